@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+//
+// wechat-portrait-exporter: WeChat mini-program user portraits (getUserPortrait) as Prometheus
+// metrics, JSON lines and StatsD gauges. Toolchain only: this package declares no dependencies.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "wechat-portrait-exporter",
+    products: [
+        .executable(name: "wechat-portrait-exporter", targets: ["wechat-portrait-exporter"]),
+    ],
+    targets: [
+        // Linux syscalls that Glibc's module does not expose (epoll, eventfd, accept4).
+        .target(name: "CLinuxShims"),
+
+        // Domain model, China calendar, JSON, config, token cache, upstream client, scheduler,
+        // status board and the exporter-plugin protocol. Knows nothing about sockets or formats.
+        .target(name: "PortraitCore", swiftSettings: strict),
+
+        // A small HTTP/1.1 server on non-blocking POSIX sockets driven by epoll on its own threads.
+        .target(name: "PortraitHTTP", dependencies: ["CLinuxShims"], swiftSettings: strict),
+
+        // Exporter plugin: Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /).
+        .target(name: "PortraitPrometheus", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
+
+        // The built-in WeChat upstream: tokens and getUserPortrait with real validation and errors.
+        .target(name: "WeChatSimulator", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
+
+        // Fakes for tests: a manual clock, a recording log sink, loopback helpers.
+        .target(name: "PortraitTestKit", dependencies: ["PortraitCore"], swiftSettings: strict),
+
+        // The thin executable: command line, wiring, signals.
+        .executableTarget(
+            name: "wechat-portrait-exporter",
+            dependencies: ["PortraitCore", "PortraitHTTP", "PortraitPrometheus", "WeChatSimulator"],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit"], swiftSettings: strict),
+        .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP"], swiftSettings: strict),
+        .testTarget(
+            name: "PortraitPrometheusTests",
+            dependencies: ["PortraitPrometheus", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WeChatSimulatorTests",
+            dependencies: ["WeChatSimulator", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["wechat-portrait-exporter", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "WeChatSimulator", "PortraitTestKit"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
