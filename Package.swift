@@ -33,12 +33,16 @@ let package = Package(
         // Fakes for tests: a manual clock, a recording log sink, loopback helpers.
         .target(name: "PortraitTestKit", dependencies: ["PortraitCore"], swiftSettings: strict),
 
-        // The thin executable: command line, wiring, signals.
-        .executableTarget(
-            name: "wechat-portrait-exporter",
+        // Wiring: command line, config -> plugins -> scheduler, demo mode, signals. A library so
+        // that end-to-end tests run exactly what the executable runs.
+        .target(
+            name: "PortraitRuntime",
             dependencies: ["PortraitCore", "PortraitHTTP", "PortraitPrometheus", "WeChatSimulator"],
             swiftSettings: strict
         ),
+
+        // The thin executable: hands argv to PortraitRuntime and exits with its status.
+        .executableTarget(name: "wechat-portrait-exporter", dependencies: ["PortraitRuntime"], swiftSettings: strict),
 
         .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit"], swiftSettings: strict),
         .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP"], swiftSettings: strict),
@@ -54,7 +58,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["wechat-portrait-exporter", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "WeChatSimulator", "PortraitTestKit"],
+            dependencies: ["PortraitRuntime", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "WeChatSimulator", "PortraitTestKit"],
             swiftSettings: strict
         ),
     ],
