@@ -1,0 +1,146 @@
+import Foundation
+import Synchronization
+
+/// The fetch state of one app and window, as the exporter's own metrics report it.
+public struct JobStatus: Sendable, Equatable {
+    public var app: AppIdentity
+    public var window: Window
+    /// Fetch attempts started (one per portrait call, token retries included).
+    public var attempts: UInt64 = 0
+    /// Failed attempts by reason, indexed like `FailureReason.allCases`.
+    public var errors: [UInt64] = Array(repeating: 0, count: FailureReason.allCases.count)
+    public var lastAttemptAt: Date?
+    public var lastSuccessAt: Date?
+    /// Wall time of the last finished attempt, in seconds.
+    public var lastDurationSeconds: Double?
+    /// Reason of the last attempt if it failed; `nil` after a success.
+    public var lastFailure: FailureReason?
+    /// Last day of the data currently served; `nil` before the first success.
+    public var dataEndDate: ChinaDate?
+    /// When the scheduler will try next (informational, for the landing page).
+    public var nextAttemptAt: Date?
+
+    public init(app: AppIdentity, window: Window) {
+        self.app = app
+        self.window = window
+    }
+
+    /// 1 when the last attempt succeeded or only found the data not ready yet; 0 after any other failure
+    /// and before the first attempt finished with data.
+    public var isUp: Bool {
+        if let lastFailure { return lastFailure == .notReady && dataEndDate != nil }
+        return lastSuccessAt != nil
+    }
+
+    public func errorCount(_ reason: FailureReason) -> UInt64 {
+        errors[FailureReason.allCases.firstIndex(of: reason)!]
+    }
+
+    public var key: SnapshotKey { SnapshotKey(app: app.name, window: window) }
+}
+
+/// The outcome of a token refresh, the `result` label of `wechat_portrait_token_refreshes_total`.
+public enum TokenRefreshResult: String, CaseIterable, Sendable {
+    case success
+    case failure
+}
+
+/// A consistent copy of everything the `StatusBoard` knows.
+public struct StatusReport: Sendable {
+    /// Changes whenever anything in the report changes, so renderers can cache.
+    public var version: UInt64
+    public var startedAt: Date
+    public var apps: [AppIdentity]
+    public var windows: [Window]
+    /// One entry per app and window, in config order of apps, then window order.
+    public var jobs: [JobStatus]
+    /// Token refreshes by app name and result.
+    public var tokenRefreshes: [String: [TokenRefreshResult: UInt64]]
+
+    /// True once every configured app has a good snapshot for every configured window (`/readyz`).
+    public var isReady: Bool { !jobs.isEmpty && jobs.allSatisfy { $0.dataEndDate != nil } }
+}
+
+/// The shared, thread-safe record of fetch outcomes that the exporter's own metrics, the landing
+/// page and `/readyz` read. Written by the scheduler and the token cache.
+public final class StatusBoard: Sendable {
+    private struct State {
+        var version: UInt64 = 0
+        var apps: [AppIdentity]
+        var windows: [Window]
+        var jobs: [JobStatus]
+        var index: [SnapshotKey: Int]
+        var tokenRefreshes: [String: [TokenRefreshResult: UInt64]]
+    }
+    private let state: Mutex<State>
+    public let startedAt: Date
+
+    public init(apps: [AppIdentity], windows: [Window], startedAt: Date) {
+        self.startedAt = startedAt
+        var jobs: [JobStatus] = []
+        var index: [SnapshotKey: Int] = [:]
+        for app in apps {
+            for window in windows {
+                index[SnapshotKey(app: app.name, window: window)] = jobs.count
+                jobs.append(JobStatus(app: app, window: window))
+            }
+        }
+        var refreshes: [String: [TokenRefreshResult: UInt64]] = [:]
+        for app in apps { refreshes[app.name] = [.success: 0, .failure: 0] }
+        state = Mutex(State(apps: apps, windows: windows, jobs: jobs, index: index, tokenRefreshes: refreshes))
+    }
+
+    /// Applies `change` to the job of `key` (ignored for unknown keys) and bumps the version.
+    public func update(_ key: SnapshotKey, _ change: (inout JobStatus) -> Void) {
+        state.withLock { state in
+            guard let i = state.index[key] else { return }
+            change(&state.jobs[i])
+            state.version &+= 1
+        }
+    }
+
+    public func recordAttemptStarted(_ key: SnapshotKey, at time: Date) {
+        update(key) { job in
+            job.attempts += 1
+            job.lastAttemptAt = time
+        }
+    }
+
+    public func recordSuccess(_ key: SnapshotKey, dataEnd: ChinaDate, duration: Double, at time: Date) {
+        update(key) { job in
+            job.lastSuccessAt = time
+            job.lastDurationSeconds = duration
+            job.lastFailure = nil
+            job.dataEndDate = dataEnd
+        }
+    }
+
+    public func recordFailure(_ key: SnapshotKey, reason: FailureReason, duration: Double) {
+        update(key) { job in
+            job.errors[FailureReason.allCases.firstIndex(of: reason)!] += 1
+            job.lastDurationSeconds = duration
+            job.lastFailure = reason
+        }
+    }
+
+    public func recordNextAttempt(_ key: SnapshotKey, at time: Date?) {
+        update(key) { $0.nextAttemptAt = time }
+    }
+
+    public func recordTokenRefresh(app: String, result: TokenRefreshResult) {
+        state.withLock { state in
+            state.tokenRefreshes[app, default: [:]][result, default: 0] += 1
+            state.version &+= 1
+        }
+    }
+
+    /// A consistent copy of the board.
+    public func report() -> StatusReport {
+        state.withLock { state in
+            StatusReport(version: state.version, startedAt: startedAt, apps: state.apps, windows: state.windows, jobs: state.jobs, tokenRefreshes: state.tokenRefreshes)
+        }
+    }
+
+    /// The version alone, for cheap change checks.
+    public var version: UInt64 { state.withLock { $0.version } }
+}

@@ -1,0 +1,1 @@
+print("wechat-portrait-exporter: under construction")
