@@ -1,0 +1,276 @@
+import Foundation
+
+/// Reads secrets and files for the config; injectable so tests control the environment.
+public struct ConfigEnvironment: Sendable {
+    public var variables: [String: String]
+    /// Reads a whole file; throws when it cannot.
+    public var readFile: @Sendable (String) throws -> [UInt8]
+    /// The permission bits of a file, or `nil` if it cannot be inspected.
+    public var permissions: @Sendable (String) -> Int?
+
+    public init(variables: [String: String], readFile: @escaping @Sendable (String) throws -> [UInt8], permissions: @escaping @Sendable (String) -> Int?) {
+        self.variables = variables
+        self.readFile = readFile
+        self.permissions = permissions
+    }
+
+    /// The process's environment and file system.
+    public static var process: ConfigEnvironment {
+        ConfigEnvironment(
+            variables: ProcessInfo.processInfo.environment,
+            readFile: { path in Array(try Data(contentsOf: URL(fileURLWithPath: path))) },
+            permissions: { path in
+                (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+            }
+        )
+    }
+}
+
+/// Where the upstream is and how long a call may take.
+public struct UpstreamSettings: Sendable, Equatable {
+    /// Default: the real WeChat API.
+    public var baseURL = "https://api.weixin.qq.com"
+    /// Deadline of one upstream call.
+    public var timeout: Duration = .seconds(10)
+    public init() {}
+}
+
+/// Token cache settings.
+public struct TokenSettings: Sendable, Equatable {
+    /// Refresh this long before a token expires.
+    public var refreshAhead: Duration = .seconds(300)
+    /// File to persist tokens to (0600), so a restart spends no token call; `nil` disables.
+    public var persistFile: String?
+    public init() {}
+}
+
+/// The whole validated configuration.
+public struct Configuration: Sendable {
+    public var upstream = UpstreamSettings()
+    public var token = TokenSettings()
+    public var schedule = SchedulePolicy()
+    public var apps: [AppCredentials] = []
+    public var windows: [Window] = Window.allCases
+    /// The configured plugins, built but not started.
+    public var exporters: [any ExporterPlugin] = []
+    public var logLevel: LogLevel = .info
+    /// Non-fatal findings (e.g. a secret file readable by others).
+    public var warnings: [ConfigProblem] = []
+
+    public init() {}
+
+    /// Every AppSecret, for the redactor.
+    public var secrets: [String] { apps.compactMap { $0.secret?.value } }
+
+    /// Parses and validates a config file. Throws a `ConfigError` listing every problem with its
+    /// key path. Never includes a secret's value in a message.
+    public static func load(_ bytes: [UInt8], registry: ExporterRegistry, environment: ConfigEnvironment) throws(ConfigError) -> Configuration {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            throw ConfigError(problems: [ConfigProblem(path: "", message: "not valid JSON: \(error)")])
+        }
+        guard case .object(let members) = document else {
+            throw ConfigError(problems: [ConfigProblem(path: "", message: "the config must be a JSON object, found \(document.kindDescription)")])
+        }
+        let problems = ConfigProblems()
+        let root = ConfigObject(path: "", members: members, problems: problems)
+        var config = Configuration()
+        config.read(root, registry: registry, environment: environment)
+        root.finish()
+        guard problems.problems.isEmpty else { throw ConfigError(problems: problems.problems) }
+        config.warnings = problems.warnings
+        return config
+    }
+
+    private mutating func read(_ root: ConfigObject, registry: ExporterRegistry, environment: ConfigEnvironment) {
+        if let upstreamObject = root.object("upstream") {
+            if let url = upstreamObject.string("base_url") {
+                if Self.isHTTPURL(url) { upstream.baseURL = url } else {
+                    upstreamObject.problem("base_url", "must be an http:// or https:// URL with a host, found \"\(url)\"")
+                }
+            }
+            if let timeout = upstreamObject.seconds("timeout_seconds", in: 1...300) { upstream.timeout = timeout }
+            upstreamObject.finish()
+        }
+
+        var defaultSource = "stable"
+        if let tokenObject = root.object("token") {
+            if let source = tokenObject.string("source") {
+                if ["stable", "legacy"].contains(source) { defaultSource = source } else {
+                    tokenObject.problem("source", "must be \"stable\" or \"legacy\" (set \"static\" per app with token_file), found \"\(source)\"")
+                }
+            }
+            if let ahead = tokenObject.seconds("refresh_ahead_seconds", in: 0...3600) { token.refreshAhead = ahead }
+            if let file = tokenObject.string("persist_file") {
+                if file.isEmpty { tokenObject.problem("persist_file", "must not be empty") } else { token.persistFile = file }
+            }
+            tokenObject.finish()
+        }
+
+        if let scheduleObject = root.object("schedule") {
+            readSchedule(scheduleObject)
+            scheduleObject.finish()
+        }
+
+        if let logObject = root.object("log") {
+            if let name = logObject.string("level") {
+                if let level = LogLevel(name: name) { logLevel = level } else {
+                    logObject.problem("level", "must be one of debug, info, warning, error; found \"\(name)\"")
+                }
+            }
+            logObject.finish()
+        }
+
+        if let list = root.array("windows") {
+            var seen: Set<Window> = []
+            var parsed: [Window] = []
+            for (i, value) in list.enumerated() {
+                let path = "windows[\(i)]"
+                guard let text = value.stringValue, let window = Window(rawValue: text) else {
+                    root.problems.add(path, "must be one of \"1d\", \"7d\", \"30d\"; found \(Self.show(value))")
+                    continue
+                }
+                if !seen.insert(window).inserted { root.problems.add(path, "\"\(text)\" is listed twice") } else { parsed.append(window) }
+            }
+            if list.isEmpty { root.problem("windows", "must list at least one of \"1d\", \"7d\", \"30d\"") }
+            windows = parsed.sorted()
+        }
+
+        if let appObjects = root.objects("apps", required: true) {
+            if appObjects.isEmpty { root.problem("apps", "must list at least one app") }
+            var names: [String: Int] = [:]
+            var appids: [String: Int] = [:]
+            for (index, object) in appObjects {
+                guard let app = Self.readApp(object, defaultSource: defaultSource, environment: environment) else { object.finish(); continue }
+                object.finish()
+                if let first = names[app.identity.name] {
+                    object.problem("name", "\"\(app.identity.name)\" is already the name of apps[\(first)]; names must be unique")
+                } else { names[app.identity.name] = index }
+                if let first = appids[app.identity.appid] {
+                    object.problem("appid", "\"\(app.identity.appid)\" is already configured as apps[\(first)]")
+                } else { appids[app.identity.appid] = index }
+                apps.append(app)
+            }
+        }
+
+        if let exporterObjects = root.objects("exporters", required: true) {
+            if exporterObjects.isEmpty { root.problem("exporters", "must list at least one exporter (known types: \(registry.knownTypes.joined(separator: ", ")))") }
+            for (index, object) in exporterObjects {
+                guard let type = object.string("type", required: true) else { continue }
+                guard let factory = registry.factory(for: type) else {
+                    object.problem("type", "unknown exporter type \"\(type)\"; known types: \(registry.knownTypes.joined(separator: ", "))")
+                    continue
+                }
+                if let plugin = factory.make(object, index) { exporters.append(plugin) }
+            }
+        }
+    }
+
+    private mutating func readSchedule(_ object: ConfigObject) {
+        if let text = object.string("ready_time") {
+            if let time = TimeOfDay(parsing: text) { schedule.readyTime = time } else {
+                object.problem("ready_time", "must be a China time of day as \"HH:MM\", found \"\(text)\"")
+            }
+        }
+        if let text = object.string("empty_final_time") {
+            if let time = TimeOfDay(parsing: text) { schedule.emptyFinalTime = time } else {
+                object.problem("empty_final_time", "must be a China time of day as \"HH:MM\", found \"\(text)\"")
+            }
+        }
+        if let value = object.seconds("not_ready_retry_seconds", in: 1...86_400) { schedule.notReadyRetry = value }
+        if let value = object.seconds("backoff_initial_seconds", in: 0.001...86_400) { schedule.backoffInitial = value }
+        if let value = object.seconds("backoff_max_seconds", in: 0.001...86_400) { schedule.backoffMax = value }
+        if let value = object.seconds("config_error_retry_seconds", in: 1...86_400) { schedule.configRetry = value }
+        if let value = object.seconds("stagger_seconds", in: 0...60) { schedule.stagger = value }
+        if let value = object.integer("max_concurrent_fetches", in: 1...64) { schedule.maxConcurrentFetches = value }
+        if schedule.backoffMax < schedule.backoffInitial {
+            object.problem("backoff_max_seconds", "must not be smaller than backoff_initial_seconds")
+        }
+    }
+
+    private static func readApp(_ object: ConfigObject, defaultSource: String, environment: ConfigEnvironment) -> AppCredentials? {
+        for inline in ["secret", "appsecret", "app_secret"] where object.has(inline) {
+            object.problem(inline, "inline secrets are not accepted; put the AppSecret in an environment variable (secret_env) or a file (secret_file)")
+        }
+        let appid = object.string("appid", required: true)
+        if let appid, !isValidAppID(appid) {
+            object.problem("appid", "must be a WeChat appid (letters, digits, '_' or '-', up to 64 characters), found \"\(appid)\"")
+        }
+        var name = object.string("name")
+        if let given = name {
+            if given.isEmpty || given.count > 128 || given.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                object.problem("name", "must be 1 to 128 printable characters")
+                name = nil
+            }
+        }
+        let sourceName = object.string("token_source") ?? defaultSource
+        let tokenFile = object.string("token_file")
+        let secretEnv = object.string("secret_env")
+        let secretFile = object.string("secret_file")
+
+        var source: TokenSource?
+        switch sourceName {
+        case "stable": source = .stable
+        case "legacy": source = .legacy
+        case "static":
+            if let tokenFile, !tokenFile.isEmpty { source = .file(path: tokenFile) } else {
+                object.problem("token_file", "is required when token_source is \"static\" (a file holding the access token)")
+            }
+        default:
+            object.problem("token_source", "must be \"stable\", \"legacy\" or \"static\", found \"\(sourceName)\"")
+        }
+        if tokenFile != nil, sourceName != "static" {
+            object.problem("token_file", "is only used with token_source \"static\"")
+        }
+
+        var secret: Secret?
+        if case .file? = source {
+            if secretEnv != nil || secretFile != nil {
+                object.warning(secretEnv != nil ? "secret_env" : "secret_file", "ignored: static tokens need no AppSecret")
+            }
+        } else if source != nil {
+            switch (secretEnv, secretFile) {
+            case (nil, nil):
+                object.problem("secret_env", "an AppSecret is required: set secret_env (environment variable name) or secret_file (path)")
+            case (.some, .some):
+                object.problem("secret_file", "set only one of secret_env and secret_file")
+            case (let variable?, nil):
+                if let value = environment.variables[variable]?.trimmingWhitespace(), !value.isEmpty { secret = Secret(value) } else {
+                    object.problem("secret_env", "environment variable \(variable) is not set or is empty")
+                }
+            case (nil, let path?):
+                do {
+                    let text = String(decoding: try environment.readFile(path), as: UTF8.self).trimmingWhitespace()
+                    if text.isEmpty { object.problem("secret_file", "\(path) is empty") } else { secret = Secret(text) }
+                    if let mode = environment.permissions(path), mode & 0o077 != 0 {
+                        object.warning("secret_file", "\(path) is readable by others (mode \(String(mode & 0o777, radix: 8))); use chmod 600")
+                    }
+                } catch {
+                    object.problem("secret_file", "cannot read \(path)")
+                }
+            }
+        }
+        guard let appid, isValidAppID(appid), let source else { return nil }
+        if case .file = source {} else if secret == nil { return nil }
+        return AppCredentials(identity: AppIdentity(name: name ?? appid, appid: appid), secret: secret, tokenSource: source)
+    }
+
+    static func isValidAppID(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 64 && text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
+        }
+    }
+
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty else { return false }
+        return url.query == nil
+    }
+
+    static func show(_ value: JSONValue) -> String {
+        if case .string(let text) = value { return "\"\(text)\"" }
+        return value.kindDescription
+    }
+}
