@@ -27,6 +27,12 @@ let package = Package(
         // Exporter plugin: Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /).
         .target(name: "PortraitPrometheus", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
 
+        // Exporter plugin: JSON lines to stdout, a file (logrotate-safe) or a TCP log collector.
+        .target(name: "PortraitJSONL", dependencies: ["PortraitCore"], swiftSettings: strict),
+
+        // Exporter plugin: StatsD gauges over UDP in the dogstatsd, influx, graphite and plain dialects.
+        .target(name: "PortraitStatsD", dependencies: ["PortraitCore"], swiftSettings: strict),
+
         // The built-in WeChat upstream: tokens and getUserPortrait with real validation and errors.
         .target(name: "WeChatSimulator", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
 
@@ -37,20 +43,22 @@ let package = Package(
         // that end-to-end tests run exactly what the executable runs.
         .target(
             name: "PortraitRuntime",
-            dependencies: ["PortraitCore", "PortraitHTTP", "PortraitPrometheus", "WeChatSimulator"],
+            dependencies: ["PortraitCore", "PortraitHTTP", "PortraitPrometheus", "PortraitJSONL", "PortraitStatsD", "WeChatSimulator"],
             swiftSettings: strict
         ),
 
         // The thin executable: hands argv to PortraitRuntime and exits with its status.
         .executableTarget(name: "wechat-portrait-exporter", dependencies: ["PortraitRuntime"], swiftSettings: strict),
 
-        .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit"], swiftSettings: strict),
+        .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit", "WeChatSimulator", "PortraitHTTP"], swiftSettings: strict),
         .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP"], swiftSettings: strict),
         .testTarget(
             name: "PortraitPrometheusTests",
             dependencies: ["PortraitPrometheus", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
             swiftSettings: strict
         ),
+        .testTarget(name: "PortraitJSONLTests", dependencies: ["PortraitJSONL", "PortraitCore", "PortraitTestKit"], swiftSettings: strict),
+        .testTarget(name: "PortraitStatsDTests", dependencies: ["PortraitStatsD", "PortraitCore", "PortraitTestKit"], swiftSettings: strict),
         .testTarget(
             name: "WeChatSimulatorTests",
             dependencies: ["WeChatSimulator", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
@@ -58,7 +66,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["PortraitRuntime", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "WeChatSimulator", "PortraitTestKit"],
+            dependencies: ["PortraitRuntime", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "PortraitJSONL", "PortraitStatsD", "WeChatSimulator", "PortraitTestKit"],
             swiftSettings: strict
         ),
     ],

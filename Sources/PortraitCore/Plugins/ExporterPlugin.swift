@@ -82,6 +82,16 @@ public protocol ExporterPlugin: AnyObject, Sendable {
     func publish(_ state: PortraitState) async
     /// Flushes and releases resources; bounded in time.
     func stop() async
+    /// Where the plugin sends or serves its output, for the startup banner
+    /// (e.g. `http://127.0.0.1:10054/metrics`). Read after `start`.
+    var summary: String { get }
+    /// Called on SIGHUP: reopen output files (logrotate moved or truncated them). Default: nothing.
+    func reopenOutputs() async
+}
+
+extension ExporterPlugin {
+    public var summary: String { name }
+    public func reopenOutputs() async {}
 }
 
 /// Builds a plugin from its entry in the config's `exporters` list.
