@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import PortraitCore
 
 /// How much data the simulator generates for one app.
