@@ -1,0 +1,306 @@
+import CLinuxShims
+import Glibc
+
+/// Per-connection work of the loop: reading, parsing, answering in order, writing, timeouts.
+extension EventLoop {
+    func handleEvent(_ connection: Connection, events: UInt32) {
+        if events & shim_EPOLLERR != 0 {
+            close(connection)
+            return
+        }
+        switch connection.state {
+        case .reading:
+            if events & (shim_EPOLLIN | shim_EPOLLHUP) != 0 {
+                readAvailable(connection)
+                processRequests(connection)
+            }
+        case .writing:
+            if events & (shim_EPOLLOUT | shim_EPOLLHUP) != 0 {
+                writePending(connection)
+                processRequests(connection)
+            }
+        case .draining:
+            if events & (shim_EPOLLIN | shim_EPOLLHUP) != 0 {
+                readAvailable(connection)
+                if connection.peerClosed { close(connection) }
+            }
+        case .delayed, .hanging:
+            // Not reading; only hang-up and errors are reported.
+            if events & shim_EPOLLHUP != 0 { close(connection) }
+        case .closed:
+            break
+        }
+    }
+
+    // MARK: Reading
+
+    /// Reads what the socket has (a few buffers at most per event) into the parser, or discards
+    /// it while draining. Sets `peerClosed` on end of stream; closes on a read error.
+    private func readAvailable(_ connection: Connection) {
+        for _ in 0..<4 {
+            let count = read(connection.fd, readBuffer.baseAddress, readBuffer.count)
+            if count > 0 {
+                counters.bytesRead.add(count, ordering: .relaxed)
+                if connection.state == .draining {
+                    connection.drainedBytes += count
+                    if connection.drainedBytes > settings.lingerBytes {
+                        close(connection)
+                        return
+                    }
+                } else {
+                    if !connection.parser.hasPartialRequest {
+                        connection.requestStartedAt = now
+                    }
+                    connection.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                }
+                if count < readBuffer.count { return }
+            } else if count == 0 {
+                connection.peerClosed = true
+                return
+            } else {
+                switch errno {
+                case EINTR: continue
+                case EAGAIN, EWOULDBLOCK: return
+                default:
+                    close(connection)
+                    return
+                }
+            }
+        }
+    }
+
+    /// Answers complete buffered requests in order while the connection is free to (reading
+    /// state); stops at the first response that cannot be written at once.
+    func processRequests(_ connection: Connection) {
+        while connection.state == .reading {
+            if stopping {
+                close(connection)
+                return
+            }
+            switch connection.parser.next() {
+            case .needMoreData:
+                if connection.peerClosed {
+                    close(connection)
+                    return
+                }
+                setInterest(connection, shim_EPOLLIN)
+                refreshDeadline(connection)
+                return
+            case let .failure(error):
+                counters.badRequests.add(1, ordering: .relaxed)
+                var response = HTTPResponse.text(error.status, error.reason + "\n")
+                response.closeConnection = true
+                startResponse(connection, response, isHead: false, close: true)
+            case var .request(request):
+                request.remoteAddress = connection.remoteAddress
+                request.isLoopback = connection.isLoopback
+                let isHead = request.method == "HEAD"
+                if isHead { request.method = "GET" }
+                let wantsClose = request.wantsClose
+                let response = handler.handle(request)
+                connection.requestsServed += 1
+                let close = wantsClose || response.wantsClose || stopping
+                if response.hang {
+                    connection.state = .hanging
+                    connection.lastActivity = now
+                    setInterest(connection, 0)
+                    refreshDeadline(connection)
+                    return
+                }
+                if let delay = response.delay, delay.clampedNanoseconds > 0 {
+                    connection.state = .delayed
+                    connection.held = .init(response: response, isHead: isHead, close: close)
+                    setInterest(connection, 0)
+                    connection.deadline = now + delay.clampedNanoseconds
+                    schedule(connection.deadline)
+                    return
+                }
+                startResponse(connection, response, isHead: isHead, close: close)
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Encodes the head, then writes head and body with one vectored send if the socket takes it.
+    private func startResponse(_ connection: Connection, _ response: HTTPResponse, isHead: Bool, close: Bool) {
+        connection.outHead.removeAll(keepingCapacity: true)
+        response.encodeHead(into: &connection.outHead, bodyLength: response.body.count, close: close,
+                            serverName: settings.serverName)
+        connection.outBody = isHead || response.forbidsBody ? [] : response.body
+        connection.outOffset = 0
+        connection.outStatus = response.sentStatus
+        connection.closeAfterWrite = close
+        connection.state = .writing
+        writePending(connection)
+    }
+
+    /// Writes as much of the pending response as the socket takes; on completion moves on to
+    /// the next request, or to draining when the connection closes.
+    func writePending(_ connection: Connection) {
+        while connection.outRemaining > 0 {
+            let written = sendPending(connection)
+            if written > 0 {
+                connection.outOffset += written
+                connection.lastActivity = now
+                counters.bytesWritten.add(written, ordering: .relaxed)
+                continue
+            }
+            switch errno {
+            case EINTR:
+                continue
+            case EAGAIN, EWOULDBLOCK:
+                setInterest(connection, shim_EPOLLOUT)
+                refreshDeadline(connection)
+                return
+            default:
+                // EPIPE, ECONNRESET: the client is gone.
+                close(connection)
+                return
+            }
+        }
+        counters.countResponse(status: connection.outStatus)
+        connection.outBody = []
+        connection.outOffset = 0
+        if connection.closeAfterWrite || stopping {
+            beginLingeringClose(connection)
+            return
+        }
+        connection.state = .reading
+        connection.lastActivity = now
+        connection.requestStartedAt = connection.parser.hasPartialRequest ? now : 0
+        if !connection.peerClosed {
+            setInterest(connection, shim_EPOLLIN)
+        }
+        refreshDeadline(connection)
+    }
+
+    /// One `sendmsg(MSG_NOSIGNAL)` of the unwritten parts of head and body; returns its result.
+    private func sendPending(_ connection: Connection) -> Int {
+        let headCount = connection.outHead.count
+        let offset = connection.outOffset
+        return connection.outHead.withUnsafeBytes { head in
+            connection.outBody.withUnsafeBytes { body in
+                var vectors = (iovec(), iovec())
+                var count: Int32 = 0
+                withUnsafeMutableBytes(of: &vectors) { raw in
+                    let iov = raw.bindMemory(to: iovec.self)
+                    if offset < headCount, let base = head.baseAddress {
+                        iov[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + offset), iov_len: headCount - offset)
+                        count = 1
+                    }
+                    let bodyOffset = max(0, offset - headCount)
+                    if bodyOffset < body.count, let base = body.baseAddress {
+                        iov[Int(count)] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + bodyOffset), iov_len: body.count - bodyOffset)
+                        count += 1
+                    }
+                }
+                return withUnsafeBytes(of: &vectors) { raw in
+                    shim_send_iov(connection.fd, raw.bindMemory(to: iovec.self).baseAddress, count)
+                }
+            }
+        }
+    }
+
+    /// Shuts down our sending side (the peer sees the end of the response) and discards input
+    /// until the peer closes, `lingerTimeout` passes or `lingerBytes` were discarded.
+    private func beginLingeringClose(_ connection: Connection) {
+        if connection.peerClosed {
+            close(connection)
+            return
+        }
+        _ = shutdown(connection.fd, Int32(SHUT_WR))
+        connection.state = .draining
+        connection.lastActivity = now
+        connection.drainedBytes = 0
+        setInterest(connection, shim_EPOLLIN)
+        refreshDeadline(connection)
+    }
+
+    // MARK: Timeouts
+
+    /// Sets the connection's deadline for its current state and schedules it.
+    func refreshDeadline(_ connection: Connection) {
+        switch connection.state {
+        case .reading:
+            if connection.parser.hasPartialRequest {
+                connection.deadline = connection.requestStartedAt + settings.requestTimeout
+            } else if connection.requestsServed == 0 {
+                connection.deadline = connection.lastActivity + settings.firstByteTimeout
+            } else {
+                connection.deadline = connection.lastActivity + settings.idleTimeout
+            }
+        case .writing, .hanging:
+            connection.deadline = connection.lastActivity + settings.idleTimeout
+        case .draining:
+            connection.deadline = connection.lastActivity + settings.lingerTimeout
+        case .delayed, .closed:
+            break
+        }
+        schedule(connection.deadline)
+    }
+
+    /// Handles a passed deadline.
+    func timerFired(_ connection: Connection) {
+        switch connection.state {
+        case .reading:
+            if connection.parser.hasPartialRequest {
+                counters.headerReadTimeouts.add(1, ordering: .relaxed)
+                Self.timeoutResponse.withUnsafeBytes { bytes in
+                    if shim_send(connection.fd, bytes.baseAddress, bytes.count) == bytes.count {
+                        counters.countResponse(status: 408)
+                        counters.bytesWritten.add(bytes.count, ordering: .relaxed)
+                    }
+                }
+            } else {
+                counters.idleTimeouts.add(1, ordering: .relaxed)
+            }
+            close(connection)
+        case .writing, .hanging:
+            counters.idleTimeouts.add(1, ordering: .relaxed)
+            close(connection)
+        case .draining:
+            close(connection)
+        case .delayed:
+            guard let held = connection.held else {
+                close(connection)
+                return
+            }
+            connection.held = nil
+            startResponse(connection, held.response, isHead: held.isHead, close: held.close || stopping)
+            processRequests(connection)
+        case .closed:
+            break
+        }
+    }
+
+    /// Sent best-effort when a request is not received within the request timeout.
+    static let timeoutResponse: [UInt8] = Array(
+        "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8
+    )
+
+    // MARK: Bookkeeping
+
+    func setInterest(_ connection: Connection, _ interest: UInt32) {
+        guard connection.interest != interest, connection.state != .closed else { return }
+        if shim_epoll_ctl(epoll, shim_EPOLL_CTL_MOD, connection.fd, interest, connection.token) == 0 {
+            connection.interest = interest
+        } else {
+            close(connection)
+        }
+    }
+
+    func close(_ connection: Connection) {
+        guard connection.state != .closed else { return }
+        connection.state = .closed
+        connection.held = nil
+        connection.outBody = []
+        Socket.close(connection.fd)
+        let slot = Int(connection.fd)
+        if slot < connections.count, connections[slot] === connection {
+            connections[slot] = nil
+        }
+        openCount -= 1
+        shared.openConnections.subtract(1, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,348 @@
+import CLinuxShims
+import Glibc
+import Synchronization
+
+/// Limits and timeouts in the units the loop uses (bytes, monotonic nanoseconds).
+struct LoopSettings: Sendable {
+    var maxHeaderBytes: Int
+    var maxBodyBytes: Int
+    var maxHeaderCount: Int
+    var maxConnections: Int
+    /// Time to receive one whole request from its first byte.
+    var requestTimeout: UInt64
+    /// Keep-alive silence, stalled writes and `hang` responses.
+    var idleTimeout: UInt64
+    /// Silence allowed before the first byte on a new connection: min(idle, request timeout).
+    var firstByteTimeout: UInt64
+    var shutdownGrace: UInt64
+    /// How long a closing connection drains unread input before it is closed anyway.
+    var lingerTimeout: UInt64
+    /// How much unread input a closing connection discards before it is closed anyway.
+    var lingerBytes: Int = 1 << 20
+    /// How long accepting pauses after EMFILE, ENFILE, ENOBUFS or ENOMEM.
+    var acceptPause: UInt64 = 100_000_000
+    /// Connections accepted per readiness event of a listener, to share them among loops.
+    var acceptBatch: Int = 16
+    var serverName: String?
+
+    init(_ configuration: HTTPServerConfiguration) {
+        maxHeaderBytes = max(64, configuration.maxHeaderBytes)
+        maxBodyBytes = max(0, configuration.maxBodyBytes)
+        maxHeaderCount = max(1, configuration.maxHeaderCount)
+        maxConnections = max(1, configuration.maxConnections)
+        requestTimeout = max(1_000_000, configuration.headerReadTimeout.clampedNanoseconds)
+        idleTimeout = max(1_000_000, configuration.idleTimeout.clampedNanoseconds)
+        firstByteTimeout = min(requestTimeout, idleTimeout)
+        shutdownGrace = configuration.shutdownGrace.clampedNanoseconds
+        lingerTimeout = min(2_000_000_000, idleTimeout)
+        serverName = configuration.serverName
+    }
+}
+
+/// State shared by all loops of one server.
+final class ServerShared: Sendable {
+    /// Connections open across all loops (for `maxConnections`).
+    let openConnections = Atomic<Int>(0)
+}
+
+/// One event loop: an epoll instance driven by its own thread, an eventfd to wake it, the
+/// shared listening sockets (registered with `EPOLLEXCLUSIVE`, so one waiting loop is woken per
+/// new connection), and the connections it accepted.
+///
+/// Everything but ``requestStop()`` runs on the loop's thread; that is why the class is
+/// `@unchecked Sendable`: it is handed to its thread once and only the atomics and the eventfd
+/// are touched from elsewhere.
+final class EventLoop: @unchecked Sendable {
+    let index: Int
+    let epoll: Int32
+    let wakeFD: Int32
+    let listeners: [Int32]
+    let settings: LoopSettings
+    let handler: any HTTPHandler
+    let counters: LoopCounters
+    let shared: ServerShared
+    private let stopRequested = Atomic<Bool>(false)
+
+    // Loop-thread state.
+    /// Connections by descriptor.
+    var connections: [Connection?] = []
+    var openCount = 0
+    var now: UInt64 = 0
+    /// Earliest deadline known; the loop sweeps connections when it passes.
+    var nextTimer: UInt64 = .max
+    var acceptResumeAt: UInt64?
+    var listening = false
+    var stopping = false
+    var graceDeadline: UInt64 = .max
+    private var generation: UInt32 = 0
+    let readBuffer: UnsafeMutableRawBufferPointer
+    private let events: UnsafeMutablePointer<shim_epoll_event>
+    static let readBufferSize = 64 * 1024
+    static let maxEvents: Int32 = 256
+
+    static let wakeToken = UInt64.max
+    static func listenerToken(_ index: Int) -> UInt64 { UInt64.max - 1 - UInt64(index) }
+
+    init(index: Int, listeners: [Int32], settings: LoopSettings, handler: any HTTPHandler,
+         counters: LoopCounters, shared: ServerShared) throws(HTTPServerError) {
+        let epoll = shim_epoll_create()
+        guard epoll >= 0 else { throw .systemCall("epoll_create1", errno: errno) }
+        let wakeFD = shim_eventfd()
+        guard wakeFD >= 0 else {
+            let code = errno
+            Socket.close(epoll)
+            throw .systemCall("eventfd", errno: code)
+        }
+        guard shim_epoll_ctl(epoll, shim_EPOLL_CTL_ADD, wakeFD, shim_EPOLLIN, Self.wakeToken) == 0 else {
+            let code = errno
+            Socket.close(epoll)
+            Socket.close(wakeFD)
+            throw .systemCall("epoll_ctl", errno: code)
+        }
+        self.index = index
+        self.epoll = epoll
+        self.wakeFD = wakeFD
+        self.listeners = listeners
+        self.settings = settings
+        self.handler = handler
+        self.counters = counters
+        self.shared = shared
+        readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
+        events = .allocate(capacity: Int(Self.maxEvents))
+        guard startListening() else {
+            let code = errno
+            Socket.close(epoll)
+            Socket.close(wakeFD)
+            throw .systemCall("epoll_ctl", errno: code)
+        }
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        events.deallocate()
+    }
+
+    /// Asks the loop to shut down gracefully; callable from any thread.
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        _ = shim_eventfd_signal(wakeFD)
+    }
+
+    // MARK: - Running
+
+    /// Runs until stopped and every connection is closed, then closes the epoll and eventfd.
+    func run() {
+        now = monotonicNanoseconds()
+        while true {
+            let count = shim_epoll_wait(epoll, events, Self.maxEvents, waitTimeout())
+            now = monotonicNanoseconds()
+            if count < 0 && errno != EINTR {
+                // Not expected for a valid epoll descriptor; avoid spinning.
+                usleep(10_000)
+            }
+            for slot in 0..<Int(max(0, count)) {
+                let event = events[slot]
+                dispatch(token: event.data, events: event.events)
+            }
+            if now >= nextTimer {
+                sweepTimers()
+            }
+            if stopping && (openCount == 0 || now >= graceDeadline) {
+                break
+            }
+        }
+        for case let connection? in connections {
+            close(connection)
+        }
+        Socket.close(epoll)
+        Socket.close(wakeFD)
+    }
+
+    /// Milliseconds until the next deadline (rounded up), or -1 to wait for events only.
+    private func waitTimeout() -> Int32 {
+        guard nextTimer != .max else { return -1 }
+        guard nextTimer > now else { return 0 }
+        let milliseconds = (nextTimer - now + 999_999) / 1_000_000
+        return Int32(min(milliseconds, 3_600_000))
+    }
+
+    private func dispatch(token: UInt64, events: UInt32) {
+        if token == Self.wakeToken {
+            shim_eventfd_drain(wakeFD)
+            if stopRequested.load(ordering: .acquiring) && !stopping {
+                beginStopping()
+            }
+            return
+        }
+        if token >= Self.listenerToken(listeners.count - 1) {
+            let listenerIndex = Int(UInt64.max - 1 - token)
+            if listenerIndex < listeners.count {
+                acceptConnections(listeners[listenerIndex])
+            }
+            return
+        }
+        let fd = Int(truncatingIfNeeded: token & 0xFFFF_FFFF)
+        guard fd < connections.count, let connection = connections[fd], connection.token == token else {
+            return // a stale event for a descriptor closed earlier in this batch
+        }
+        handleEvent(connection, events: events)
+    }
+
+    // MARK: - Timers
+
+    /// Lowers the next wake-up to `deadline` if it is earlier.
+    func schedule(_ deadline: UInt64) {
+        if deadline < nextTimer { nextTimer = deadline }
+    }
+
+    /// Fires every expired deadline and recomputes the next one.
+    private func sweepTimers() {
+        nextTimer = .max
+        if let resume = acceptResumeAt {
+            if now >= resume {
+                acceptResumeAt = nil
+                if !stopping { _ = startListening() }
+            } else {
+                schedule(resume)
+            }
+        }
+        if stopping { schedule(graceDeadline) }
+        for fd in connections.indices {
+            guard let connection = connections[fd] else { continue }
+            if connection.deadline <= now {
+                timerFired(connection)
+            }
+            if connection.state != .closed {
+                schedule(connection.deadline)
+            }
+        }
+    }
+
+    // MARK: - Accepting
+
+    /// Registers the listening sockets with this loop's epoll (EPOLLEXCLUSIVE).
+    @discardableResult
+    private func startListening() -> Bool {
+        guard !listening else { return true }
+        for (index, fd) in listeners.enumerated() {
+            let result = shim_epoll_ctl(epoll, shim_EPOLL_CTL_ADD, fd, shim_EPOLLIN | shim_EPOLLEXCLUSIVE, Self.listenerToken(index))
+            if result != 0 && errno != EEXIST { return false }
+        }
+        listening = true
+        return true
+    }
+
+    private func stopListening() {
+        guard listening else { return }
+        for fd in listeners {
+            _ = shim_epoll_ctl(epoll, shim_EPOLL_CTL_DEL, fd, 0, 0)
+        }
+        listening = false
+    }
+
+    /// Accepts up to `acceptBatch` connections from a ready listener.
+    private func acceptConnections(_ listener: Int32) {
+        var accepted = 0
+        while accepted < settings.acceptBatch && listening {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { shim_accept(listener, $0, &length) }
+            }
+            if fd < 0 {
+                switch errno {
+                case EINTR:
+                    continue
+                case EAGAIN, EWOULDBLOCK:
+                    return
+                case ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+                    // The client went away before we accepted it (or a transient network error).
+                    counters.acceptErrors.add(1, ordering: .relaxed)
+                    continue
+                default:
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM and the unexpected: pause, then resume.
+                    counters.acceptErrors.add(1, ordering: .relaxed)
+                    pauseAccepting()
+                    return
+                }
+            }
+            accepted += 1
+            admit(fd, peer: storage)
+        }
+    }
+
+    private func pauseAccepting() {
+        stopListening()
+        let resume = now + settings.acceptPause
+        acceptResumeAt = resume
+        schedule(resume)
+    }
+
+    /// Takes an accepted descriptor into the loop, or rejects it when over `maxConnections`.
+    private func admit(_ fd: Int32, peer: sockaddr_storage) {
+        let open = shared.openConnections.add(1, ordering: .relaxed).newValue
+        if open > settings.maxConnections || stopping {
+            shared.openConnections.subtract(1, ordering: .relaxed)
+            counters.connectionsRejected.add(1, ordering: .relaxed)
+            Self.rejectResponse.withUnsafeBytes { bytes in
+                _ = shim_send(fd, bytes.baseAddress, bytes.count)
+            }
+            Socket.close(fd)
+            return
+        }
+        counters.connectionsAccepted.add(1, ordering: .relaxed)
+        Socket.setNoDelay(fd)
+        generation = generation == UInt32.max ? 1 : generation + 1
+        let token = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
+        let peerInfo = Socket.describe(peer)
+        let connection = Connection(
+            fd: fd,
+            token: token,
+            remoteAddress: peerInfo.map { Socket.format(host: $0.host, port: $0.port) },
+            isLoopback: peerInfo?.isLoopback ?? false,
+            parser: RequestParser(maxHeaderBytes: settings.maxHeaderBytes, maxBodyBytes: settings.maxBodyBytes,
+                                  maxHeaderCount: settings.maxHeaderCount),
+            interest: shim_EPOLLIN,
+            now: now
+        )
+        guard shim_epoll_ctl(epoll, shim_EPOLL_CTL_ADD, fd, shim_EPOLLIN, token) == 0 else {
+            shared.openConnections.subtract(1, ordering: .relaxed)
+            Socket.close(fd)
+            return
+        }
+        let slot = Int(fd)
+        if slot >= connections.count {
+            connections.append(contentsOf: repeatElement(nil, count: slot + 1 - connections.count))
+        }
+        connections[slot] = connection
+        openCount += 1
+        refreshDeadline(connection)
+    }
+
+    /// Sent best-effort to a connection over the cap.
+    static let rejectResponse: [UInt8] = Array(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n".utf8
+    )
+
+    // MARK: - Stopping
+
+    private func beginStopping() {
+        stopping = true
+        stopListening()
+        acceptResumeAt = nil
+        graceDeadline = now + settings.shutdownGrace
+        schedule(graceDeadline)
+        for case let connection? in connections {
+            switch connection.state {
+            case .reading, .hanging:
+                close(connection)
+            case .writing:
+                connection.closeAfterWrite = true
+            case .delayed:
+                connection.held?.close = true
+            case .draining, .closed:
+                break
+            }
+        }
+    }
+}
