@@ -66,22 +66,31 @@ public enum MetricCatalog {
 
     public static let httpRequests = MetricDescriptor(
         "wechat_portrait_http_requests_total", .counter, labels: ["code"],
-        help: "HTTP requests answered by the exporter's server, by status code. Refreshed at most once per second.")
+        help: "HTTP responses sent by the exporter's server, by status class (code=\"2xx\" ... \"5xx\"), including the server's own 400/408/413/431 answers.")
+    public static let httpBadRequests = MetricDescriptor(
+        "wechat_portrait_http_bad_requests_total", .counter,
+        help: "Malformed or oversized HTTP requests the exporter's server answered itself (400, 408, 411, 413, 414, 431, 505).")
     public static let httpConnections = MetricDescriptor(
         "wechat_portrait_http_connections_total", .counter,
-        help: "TCP connections accepted by the exporter's HTTP server.")
+        help: "TCP connections accepted by the exporter's HTTP server (rejected ones not included).")
     public static let httpConnectionsRejected = MetricDescriptor(
         "wechat_portrait_http_connections_rejected_total", .counter,
-        help: "TCP connections closed at once because the connection limit was reached or accept failed.")
+        help: "TCP connections closed at once because max_connections were open.")
+    public static let httpAcceptErrors = MetricDescriptor(
+        "wechat_portrait_http_accept_errors_total", .counter,
+        help: "Failed accept() calls of the exporter's HTTP server (e.g. out of file descriptors).")
     public static let httpOpenConnections = MetricDescriptor(
         "wechat_portrait_http_open_connections", .gauge,
         help: "TCP connections currently open on the exporter's HTTP server.")
     public static let httpResponseBytes = MetricDescriptor(
         "wechat_portrait_http_response_bytes_total", .counter,
-        help: "Bytes written to clients by the exporter's HTTP server.")
+        help: "Bytes written to clients by the exporter's HTTP server (headers and bodies).")
+    public static let httpRequestBytes = MetricDescriptor(
+        "wechat_portrait_http_request_bytes_total", .counter,
+        help: "Bytes read from clients by the exporter's HTTP server.")
     public static let httpTimeouts = MetricDescriptor(
         "wechat_portrait_http_timeouts_total", .counter, labels: ["kind"],
-        help: "Connections closed by a timeout, by kind (header: request head too slow, idle: keep-alive idle).")
+        help: "Connections closed by a timeout, by kind (header: request head not complete within header_timeout_seconds; idle: keep-alive idle for idle_timeout_seconds).")
 
     // MARK: Process (refreshed at most once per second; skipped where /proc cannot be read)
 
@@ -109,7 +118,8 @@ public enum MetricCatalog {
         buildInfo, ready,
         appInfo, dataEnd, users, expositionSeries,
         up, lastSuccess, fetchAttempts, fetchErrors, lastFetchDuration, tokenRefreshes,
-        httpRequests, httpConnections, httpConnectionsRejected, httpOpenConnections, httpResponseBytes, httpTimeouts,
+        httpRequests, httpBadRequests, httpConnections, httpConnectionsRejected, httpAcceptErrors, httpOpenConnections,
+        httpResponseBytes, httpRequestBytes, httpTimeouts,
         processStartTime, processCPU, processResident, processVirtual, processOpenFDs, processMaxFDs,
     ]
 
