@@ -1,0 +1,90 @@
+import PortraitCore
+import PortraitHTTP
+
+extension ExpositionRenderer {
+    /// Renders the HTTP server's counters (`wechat_portrait_http_*`).
+    public mutating func renderHTTPStats(_ stats: HTTPServerStats) {
+        family(MetricCatalog.httpRequests)
+        for statusClass in 1...5 {
+            sample(["code": Self.statusClassLabels[statusClass - 1]], UInt64(clamping: stats.responses(statusClass: statusClass)))
+        }
+        family(MetricCatalog.httpBadRequests)
+        sample(UInt64(clamping: stats.badRequests))
+        family(MetricCatalog.httpConnections)
+        sample(UInt64(clamping: stats.connectionsAccepted))
+        family(MetricCatalog.httpConnectionsRejected)
+        sample(UInt64(clamping: stats.connectionsRejected))
+        family(MetricCatalog.httpAcceptErrors)
+        sample(UInt64(clamping: stats.acceptErrors))
+        family(MetricCatalog.httpOpenConnections)
+        sample(UInt64(clamping: stats.connectionsOpen))
+        family(MetricCatalog.httpResponseBytes)
+        sample(UInt64(clamping: stats.bytesWritten))
+        family(MetricCatalog.httpRequestBytes)
+        sample(UInt64(clamping: stats.bytesRead))
+        family(MetricCatalog.httpTimeouts)
+        sample(["kind": "header"], UInt64(clamping: stats.headerReadTimeouts))
+        sample(["kind": "idle"], UInt64(clamping: stats.idleTimeouts))
+    }
+
+    private static let statusClassLabels = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+
+    /// Renders the standard `process_*` families; a metric whose value is unknown is left out.
+    public mutating func renderProcess(_ metrics: ProcessMetrics) {
+        if let value = metrics.startTimeSeconds {
+            family(MetricCatalog.processStartTime)
+            sample(timestampSeconds: value)
+        }
+        if let value = metrics.cpuSeconds {
+            family(MetricCatalog.processCPU)
+            sample(value)
+        }
+        if let value = metrics.residentBytes {
+            family(MetricCatalog.processResident)
+            sample(value)
+        }
+        if let value = metrics.virtualBytes {
+            family(MetricCatalog.processVirtual)
+            sample(value)
+        }
+        if let value = metrics.openFDs {
+            family(MetricCatalog.processOpenFDs)
+            sample(value)
+        }
+        if let value = metrics.maxFDs {
+            family(MetricCatalog.processMaxFDs)
+            sample(value)
+        }
+    }
+
+    /// Renders families contributed by other plugins. A family is skipped when its name is not a
+    /// valid metric name, is one of `MetricCatalog.reservedNames` or repeats an earlier family
+    /// (its samples would not be contiguous); a sample is skipped when a label name is invalid
+    /// or repeated, or when its label set repeats an earlier sample's (no duplicate series).
+    ///
+    /// - Returns: the number of families skipped.
+    @discardableResult
+    public mutating func renderSelfMetrics(_ families: [SelfMetricFamily]) -> Int {
+        var seenNames = Set<String>()
+        var skipped = 0
+        for metric in families {
+            guard Self.isValidMetricName(metric.name), !MetricCatalog.reservedNames.contains(metric.name),
+                  seenNames.insert(metric.name).inserted else {
+                skipped += 1
+                continue
+            }
+            family(metric.name, help: metric.help, type: metric.kind == .counter ? .counter : .gauge)
+            var seenSeries = Set<[String]>()
+            for entry in metric.samples {
+                guard entry.labels.allSatisfy({ Self.isValidLabelName($0.0) }) else { continue }
+                let sorted = entry.labels.sorted { $0.0 < $1.0 }
+                guard zip(sorted, sorted.dropFirst()).allSatisfy({ $0.0 != $1.0 }) else { continue }
+                // Prometheus treats an empty label value as an absent label.
+                let identity = sorted.filter { !$0.1.isEmpty }.flatMap { [$0.0, $0.1] }
+                guard seenSeries.insert(identity).inserted else { continue }
+                sample(labels: entry.labels, entry.value)
+            }
+        }
+        return skipped
+    }
+}

@@ -1,0 +1,136 @@
+import PortraitCore
+import PortraitHTTP
+import Synchronization
+
+/// The HTTP side of the Prometheus plugin: routes requests and serves `/metrics` from the
+/// `ExpositionCache`. Runs on the server's event-loop threads, so it never blocks on more than a
+/// short `Mutex` section; scraping never triggers a WeChat call.
+///
+/// | path | answer |
+/// | --- | --- |
+/// | `metricsPath` (default `/metrics`) | 200, text format 0.0.4 |
+/// | `/healthz` | 200 `ok` while the process serves |
+/// | `/readyz` | 200 once every app has data for every window, else 503 naming what is missing |
+/// | `/` | 200, a small HTML status page |
+/// | anything else | 404 |
+///
+/// Methods other than GET and HEAD on those paths get 405 with `Allow: GET, HEAD`.
+final class PrometheusEndpoint: HTTPHandler {
+    /// Content type of the exposition (text format 0.0.4).
+    static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// At most this many missing app/window pairs are named in a 503 from `/readyz`.
+    static let readyzListLimit = 20
+
+    let metricsPath: String
+    /// Minimum age of the counters part before a scrape re-renders it.
+    let counterRefreshInterval: Duration
+
+    private struct Attachment: Sendable {
+        var status: StatusBoard?
+        var selfMetrics: SelfMetricsRegistry?
+        var build: BuildInfo = .current
+        var stats: (@Sendable () -> HTTPServerStats?)?
+    }
+    private let attachment = Mutex(Attachment())
+    private let cache = Mutex(ExpositionCache())
+
+    init(metricsPath: String, counterRefreshInterval: Duration) {
+        self.metricsPath = metricsPath
+        self.counterRefreshInterval = counterRefreshInterval
+    }
+
+    /// Connects the endpoint to the host's status board, self-metrics and build facts.
+    func attach(_ context: PluginContext) {
+        attachment.withLock {
+            $0.status = context.status
+            $0.selfMetrics = context.selfMetrics
+            $0.build = context.build
+        }
+        cache.withLock { $0.invalidateStatus() }
+    }
+
+    /// Sets (or clears) where the HTTP server counters come from.
+    func setStatsSource(_ source: (@Sendable () -> HTTPServerStats?)?) {
+        attachment.withLock { $0.stats = source }
+    }
+
+    // MARK: Data
+
+    /// Renders the data part of `state` (build info and portrait families) and swaps it in.
+    /// Called once per published state, outside the cache lock except for the swap.
+    func publish(_ state: PortraitState) {
+        let build = attachment.withLock { $0.build }
+        let hint = cache.withLock { $0.dataSizeHint }
+        // Room for the status and counter parts too, so the first assembly appends in place.
+        var renderer = ExpositionRenderer(capacity: hint + hint / 8 + 32 * 1024)
+        renderer.renderBuildInfo(build)
+        renderer.renderPortraits(state)
+        let data = renderer.take()
+        cache.withLock { $0.replaceData(data) }
+    }
+
+    /// The `/metrics` body, refreshed as `ExpositionCache` describes.
+    func metricsBody() -> [UInt8] {
+        let attached = attachment.withLock { $0 }
+        let now = ContinuousClock.now
+        let version = attached.status?.version ?? 0
+        return cache.withLock { cache in
+            cache.current(
+                now: now, interval: counterRefreshInterval, statusVersion: version,
+                report: { attached.status?.report() },
+                counters: { renderer in
+                    if let stats = attached.stats?() { renderer.renderHTTPStats(stats) }
+                    renderer.renderProcess(ProcessMetrics.read())
+                    if let registry = attached.selfMetrics { renderer.renderSelfMetrics(registry.collect()) }
+                })
+        }
+    }
+
+    /// Render and assembly counts, for tests.
+    var renderCounts: ExpositionCache.Counts { cache.withLock { $0.counts } }
+
+    // MARK: Routing
+
+    func handle(_ request: HTTPRequest) -> HTTPResponse {
+        enum Route { case metrics, health, ready, landing }
+        let route: Route
+        switch request.path {
+        case metricsPath: route = .metrics
+        case "/healthz": route = .health
+        case "/readyz": route = .ready
+        case "/": route = .landing
+        default: return .text(404, "not found; see / for the endpoints\n")
+        }
+        guard request.method == "GET" || request.method == "HEAD" else {
+            var response = HTTPResponse.text(405, "method not allowed; use GET or HEAD\n")
+            response.headers.replaceOrAdd("Allow", "GET, HEAD")
+            return response
+        }
+        switch route {
+        case .metrics:
+            return HTTPResponse(status: 200, headers: ["Content-Type": Self.metricsContentType], body: metricsBody())
+        case .health:
+            return .text(200, "ok\n")
+        case .ready:
+            return readiness()
+        case .landing:
+            let attached = attachment.withLock { $0 }
+            let body = LandingPage.render(report: attached.status?.report(), build: attached.build, metricsPath: metricsPath)
+            return HTTPResponse(status: 200, headers: ["Content-Type": "text/html; charset=utf-8"], body: body)
+        }
+    }
+
+    /// 200 `ready` when every configured app has data for every configured window; otherwise
+    /// 503 naming the app/window pairs without data (the first `readyzListLimit` of them).
+    private func readiness() -> HTTPResponse {
+        guard let report = attachment.withLock({ $0.status })?.report() else {
+            return .text(503, "not ready: not started\n")
+        }
+        if report.isReady { return .text(200, "ready\n") }
+        if report.jobs.isEmpty { return .text(503, "not ready: no app or window configured\n") }
+        let missing = report.jobs.filter { $0.dataEndDate == nil }.sorted { $0.key < $1.key }.map(\.key.description)
+        var text = "not ready: no data yet for " + missing.prefix(Self.readyzListLimit).joined(separator: ", ")
+        if missing.count > Self.readyzListLimit { text += " and \(missing.count - Self.readyzListLimit) more" }
+        return .text(503, text + "\n")
+    }
+}
