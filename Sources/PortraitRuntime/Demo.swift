@@ -1,0 +1,102 @@
+@preconcurrency import Glibc
+import Foundation
+import PortraitCore
+import PortraitHTTP
+import WeChatSimulator
+
+/// `--demo` and `simulate`: the built-in WeChat simulator, alone or with the exporter against it.
+enum Demo {
+    /// The demo apps, as the simulator knows them.
+    static let apps: [SimulatedApp] = [.demoShop, .demoNews]
+
+    /// Environment variables that carry the demo secrets into the ordinary config path.
+    static func secretVariable(_ app: SimulatedApp) -> String { "DEMO_\((app.name ?? app.appid).uppercased())_APPSECRET" }
+
+    /// The config the demo runs with: the same file format a user writes, pointed at the simulator.
+    static func configText(upstream: String, listen: String) -> String {
+        let appEntries = apps.map { app in
+            #"{"name":"\#(app.name ?? app.appid)","appid":"\#(app.appid)","secret_env":"\#(secretVariable(app))"}"#
+        }
+        return """
+        {
+          "upstream": {"base_url": "\(upstream)", "timeout_seconds": 5},
+          "schedule": {"ready_time": "00:00", "stagger_seconds": 0.05},
+          "apps": [\(appEntries.joined(separator: ", "))],
+          "windows": ["1d", "7d", "30d"],
+          "exporters": [
+            {"type": "prometheus", "listen": "\(listen)"}
+          ]
+        }
+        """
+    }
+
+    static func run(_ options: DemoOptions) async -> Int32 {
+        let simulator = WeChatSimulator(configuration: .demo(time: SystemTimeSource()))
+        let server: HTTPServer
+        do {
+            server = try simulator.serve(listen: try ListenAddress(parsing: "127.0.0.1:0"))
+        } catch {
+            Runtime.writeError("error: cannot start the simulator: \(error)")
+            return 1
+        }
+        defer { server.stop() }
+        let port = server.boundAddresses.first?.port ?? 0
+        let upstream = "http://127.0.0.1:\(port)"
+        var environment = ConfigEnvironment.process
+        for app in apps { environment.variables[secretVariable(app)] = app.secret }
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load(Array(configText(upstream: upstream, listen: options.listen).utf8),
+                                                   registry: Runtime.registry, environment: environment)
+        } catch {
+            Runtime.writeError("error: --demo: \(error)")
+            return 2
+        }
+        let logger = Logger(level: options.logLevel ?? .info)
+        let metricsURL = "http://\(displayHost(options.listen))/metrics"
+        let banner = [
+            "",
+            "wechat-portrait-exporter \(BuildInfo.current.version) — demo mode",
+            "  WeChat simulator:   \(upstream)  (apps: \(apps.map { $0.name ?? $0.appid }.joined(separator: ", ")); data ready at any hour)",
+            "  Prometheus metrics: \(metricsURL)",
+            "  Landing page:       http://\(displayHost(options.listen))/",
+            "  Try:                curl -s \(metricsURL) | grep 'wechat_portrait_users{app=\"shop\",window=\"7d\",segment=\"new\",dimension=\"province\"'",
+            "  Stop with Ctrl-C.",
+            "",
+        ]
+        return await Runtime.runExporter(configuration, logger: logger, banner: banner)
+    }
+
+    static func simulate(_ options: SimulateOptions) async -> Int32 {
+        var configuration = WeChatSimulator.Configuration.demo(time: SystemTimeSource())
+        configuration.readyTime = options.readyTime
+        let simulator = WeChatSimulator(configuration: configuration)
+        let server: HTTPServer
+        do {
+            server = try simulator.serve(listen: try ListenAddress(parsing: options.listen))
+        } catch {
+            Runtime.writeError("error: simulate: \(error)")
+            return 2
+        }
+        let bound = server.boundAddresses.first.map(\.description) ?? options.listen
+        print("WeChat simulator listening on http://\(bound) (yesterday's data ready from \(options.readyTime) China time)")
+        for app in apps {
+            print("  app \(app.name ?? app.appid): appid \(app.appid), AppSecret \(app.secret) (demo values)")
+        }
+        print("Point a config's upstream.base_url at http://\(bound). Stop with Ctrl-C.")
+        fflush(stdout)
+        let stopped = AsyncStream<Void>.makeStream()
+        await SignalWatcher().install { _ in stopped.continuation.finish() }
+        for await _ in stopped.stream {}
+        await server.shutdown()
+        return 0
+    }
+
+    /// `0.0.0.0:10054` → `127.0.0.1:10054` for links a person can click.
+    static func displayHost(_ listen: String) -> String {
+        if listen.hasPrefix("0.0.0.0:") { return "127.0.0.1:" + listen.dropFirst(8) }
+        if listen.hasPrefix("[::]:") { return "[::1]:" + listen.dropFirst(5) }
+        if listen.hasPrefix(":") { return "127.0.0.1" + listen }
+        return listen
+    }
+}
