@@ -36,8 +36,8 @@ let package = Package(
         // The built-in WeChat upstream: tokens and getUserPortrait with real validation and errors.
         .target(name: "WeChatSimulator", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
 
-        // Fakes for tests: a manual clock, a recording log sink, loopback helpers.
-        .target(name: "PortraitTestKit", dependencies: ["PortraitCore"], swiftSettings: strict),
+        // For tests: a manual clock, a recording log sink and plugin, the simulator on a loopback port.
+        .target(name: "PortraitTestKit", dependencies: ["PortraitCore", "PortraitHTTP", "WeChatSimulator"], swiftSettings: strict),
 
         // Wiring: command line, config -> plugins -> scheduler, demo mode, signals. A library so
         // that end-to-end tests run exactly what the executable runs.
