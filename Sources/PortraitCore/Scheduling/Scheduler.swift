@@ -113,6 +113,11 @@ public final class Scheduler: Sendable {
                 status.recordSuccess(key, dataEnd: end, duration: duration, at: now)
                 await deliver(snapshot)
             }
+            // A fallback (T-2 while T-1 is not ready) leaves the pending retry of the target alone.
+            guard end >= FetchPlan.target(at: now, policy: policy) else {
+                log.info("portrait fetched (older day while the newest is not ready)", ["end_date": end.iso, "buckets": String(snapshot.portrait.bucketCount)])
+                return
+            }
             memory.plan.retryAt = nil
             memory.failures = 0
             if let previous = memory.lastLoggedReason {
