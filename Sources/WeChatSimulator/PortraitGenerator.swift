@@ -88,7 +88,8 @@ public struct PortraitGenerator: Sendable {
     /// The answer for `appid`'s `window` ending on `end`.
     public func portrait(appid: String, window: Window, end: ChinaDate, scale: DataScale = .standard) -> SimulatedPortrait {
         let app = mix(hashString(appid), seed)
-        let users = Double(max(0, scale.dailyActiveUsers ?? 3_000 + Int(47_000 * unit(mix(app, 0xDA0)))))
+        // Clamped so that 30-day sums stay far below UInt64.max.
+        let users = min(1e12, Double(max(0, scale.dailyActiveUsers ?? 3_000 + Int(47_000 * unit(mix(app, 0xDA0))))))
         let (active, new) = totals(app: app, users: users, window: window, end: end)
 
         var result = SimulatedPortrait(refDate: Self.refDate(window: window, end: end))

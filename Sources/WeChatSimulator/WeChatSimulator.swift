@@ -47,8 +47,8 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
         generator = PortraitGenerator(seed: configuration.seed)
         state = Mutex(State(
             tokens: TokenBook(
-                lifetime: max(1, configuration.tokenLifetime.seconds),
-                grace: max(0, configuration.tokenGrace.seconds),
+                lifetime: min(1e9, max(1, configuration.tokenLifetime.seconds)),
+                grace: min(1e9, max(0, configuration.tokenGrace.seconds)),
                 forceRefreshLimit: configuration.forceRefreshDailyLimit,
                 seed: configuration.seed
             ),
@@ -144,7 +144,7 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
 
     /// An error answer with a fresh rid.
     func errorResponse(_ error: WeChatError, state: inout State, now: Date) -> HTTPResponse {
-        let rid = state.rids.next(unixSeconds: Int64(now.timeIntervalSince1970.rounded(.down)))
+        let rid = state.rids.next(unixSeconds: Int64(exactly: now.timeIntervalSince1970.rounded(.down)) ?? 0)
         return Self.jsonResponse(error.body(rid: rid))
     }
 

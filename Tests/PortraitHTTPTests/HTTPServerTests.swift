@@ -1,6 +1,12 @@
 import Glibc
 import PortraitHTTP
+import Synchronization
 import Testing
+
+/// Lets a handler reach the server it belongs to.
+final class ServerHolder: Sendable {
+    let server = Mutex<HTTPServer?>(nil)
+}
 
 @Suite("HTTPServer over loopback sockets", .timeLimit(.minutes(1)))
 struct HTTPServerTests {
@@ -440,6 +446,48 @@ struct HTTPServerTests {
         let response = try client.readResponse()
         #expect(response.text == "late")
         #expect(response.header("Connection") == "close")
+    }
+
+    @Test func stopCalledFromAHandlerDoesNotDeadlock() throws {
+        let holder = ServerHolder()
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]),
+            handler: HTTPHandlerFunction { _ in
+                holder.server.withLock { $0 }?.stop()
+                return .text(200, "stopping")
+            }
+        )
+        holder.server.withLock { $0 = server }
+        try server.start()
+        let port = try #require(server.boundAddresses.first?.port)
+        let client = try TestClient(port: port)
+        try client.send("GET / HTTP/1.1\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.text == "stopping")
+        #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+        #expect(eventually { (try? TestClient(port: port)) == nil })
+        server.stop()
+        holder.server.withLock { $0 = nil }
+    }
+
+    @Test func runReturnsWhenItsTaskIsCancelled() async throws {
+        let server = HTTPServer(configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]), handler: testHandler)
+        let task = Task { try await server.run() }
+        var port: UInt16?
+        let start = ContinuousClock.now
+        while port == nil && elapsed(since: start) < .seconds(5) {
+            port = server.boundAddresses.first?.port
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let bound = try #require(port)
+        let client = try TestClient(port: bound)
+        try client.send("GET / HTTP/1.1\r\n\r\n")
+        #expect(try client.readResponse().text == "hello")
+        task.cancel()
+        try await task.value
+        #expect((try? TestClient(port: bound)) == nil)
+        // run() on a stopped server returns at once.
+        try await server.run()
     }
 
     @Test func twoLoopsServeManyConnections() throws {
