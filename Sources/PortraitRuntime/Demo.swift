@@ -2,6 +2,7 @@
 import Foundation
 import PortraitCore
 import PortraitHTTP
+import PortraitPrometheus
 import WeChatSimulator
 
 /// `--demo` and `simulate`: the built-in WeChat simulator, alone or with the exporter against it.
@@ -53,17 +54,20 @@ enum Demo {
             return 2
         }
         let logger = Logger(level: options.logLevel ?? .info)
-        let metricsURL = "http://\(displayHost(options.listen))/metrics"
-        let banner = [
-            "",
-            "wechat-portrait-exporter \(BuildInfo.current.version) — demo mode",
-            "  WeChat simulator:   \(upstream)  (apps: \(apps.map { $0.name ?? $0.appid }.joined(separator: ", ")); data ready at any hour)",
-            "  Prometheus metrics: \(metricsURL)",
-            "  Landing page:       http://\(displayHost(options.listen))/",
-            "  Try:                curl -s \(metricsURL) | grep 'wechat_portrait_users{app=\"shop\",window=\"7d\",segment=\"new\",dimension=\"province\"'",
-            "  Stop with Ctrl-C.",
-            "",
-        ]
+        let banner: ([any ExporterPlugin]) -> [String] = { plugins in
+            var lines = [
+                "",
+                "wechat-portrait-exporter \(BuildInfo.current.version) — demo mode",
+                "  WeChat simulator:   \(upstream)  (apps: \(apps.map { $0.name ?? $0.appid }.joined(separator: ", ")); data ready at any hour)",
+            ]
+            for plugin in plugins { lines.append("  \(plugin.name):".padding(toLength: 22, withPad: " ", startingAt: 0) + plugin.summary) }
+            lines += [
+                "  Try:                curl -s http://\(displayHost(listenOf(plugins) ?? options.listen))/metrics | grep 'app=\"shop\",window=\"7d\",segment=\"new\",dimension=\"province\"'",
+                "  Stop with Ctrl-C.",
+                "",
+            ]
+            return lines
+        }
         return await Runtime.runExporter(configuration, logger: logger, banner: banner)
     }
 
@@ -90,6 +94,11 @@ enum Demo {
         for await _ in stopped.stream {}
         await server.shutdown()
         return 0
+    }
+
+    /// The first listen address of the Prometheus plugin, after it started.
+    static func listenOf(_ plugins: [any ExporterPlugin]) -> String? {
+        plugins.lazy.compactMap { $0 as? PrometheusPlugin }.first?.boundAddresses.first?.description
     }
 
     /// `0.0.0.0:10054` → `127.0.0.1:10054` for links a person can click.

@@ -33,7 +33,7 @@ public enum Runtime {
             guard let configuration = loadOrReport(path: path) else { return 2 }
             let logger = Logger(level: level ?? configuration.logLevel)
             for warning in configuration.warnings { logger.warning("config: \(warning)") }
-            return await runExporter(configuration, logger: logger, banner: [])
+            return await runExporter(configuration, logger: logger)
         case .demo(let options):
             return await Demo.run(options)
         case .simulate(let options):
@@ -74,7 +74,7 @@ public enum Runtime {
 
     /// Runs the exporter until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 if it cannot start.
     static func runExporter(_ configuration: Configuration, logger: Logger, time: any TimeSource = SystemTimeSource(),
-                            banner: [String], onStarted: @Sendable () -> Void = {}) async -> Int32 {
+                            banner: ([any ExporterPlugin]) -> [String] = { _ in [] }) async -> Int32 {
         let transport = URLSessionTransport(requestTimeout: configuration.upstream.timeout)
         let service = ExporterService(configuration: configuration, transport: transport, time: time, logger: logger)
         do {
@@ -96,9 +96,9 @@ public enum Runtime {
             "upstream": configuration.upstream.baseURL,
         ])
         for plugin in service.host.plugins { logger.info("exporter ready", ["exporter": plugin.name, "output": plugin.summary]) }
-        if !banner.isEmpty { print(banner.joined(separator: "\n")) }
+        let lines = banner(service.host.plugins)
+        if !lines.isEmpty { print(lines.joined(separator: "\n")) }
         fflush(stdout)
-        onStarted()
         await runTask.value
         await service.stop()
         logger.info("stopped")
