@@ -66,7 +66,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["PortraitRuntime", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "PortraitJSONL", "PortraitStatsD", "WeChatSimulator", "PortraitTestKit"],
+            dependencies: [
+                "wechat-portrait-exporter", "PortraitRuntime", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "PortraitJSONL", "PortraitStatsD",
+                "WeChatSimulator", "PortraitTestKit",
+            ],
             swiftSettings: strict
         ),
     ],

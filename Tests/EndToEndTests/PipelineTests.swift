@@ -1,0 +1,158 @@
+import Foundation
+import PortraitCore
+import PortraitPrometheus
+import PortraitRuntime
+import PortraitTestKit
+import Testing
+import WeChatSimulator
+
+/// Simulator → exporter (the real config path, token cache, scheduler, URLSession transport) →
+/// Prometheus endpoint → a scrape over loopback.
+@Suite("End to end", .timeLimit(.minutes(1)))
+struct PipelineTests {
+    final class Pipeline: Sendable {
+        let time = ManualTimeSource(china: "2026-03-01 12:00")
+        let upstream: SimulatedUpstream
+        let service: ExporterService
+        let sink = RecordingLogSink()
+        let task: Task<Void, Never>
+
+        init() async throws {
+            upstream = try SimulatedUpstream(time: time)
+            let apps: [SimulatedApp] = [.demoShop, .demoNews]
+            let config = """
+            {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":5},
+             "schedule":{"stagger_seconds":0},
+             "apps":[\(apps.map { #"{"name":"\#($0.name!)","appid":"\#($0.appid)","secret_env":"SECRET_\#($0.name!)"}"# }.joined(separator: ","))],
+             "exporters":[{"type":"prometheus","listen":"127.0.0.1:0"}]}
+            """
+            var environment = ConfigEnvironment.process
+            for app in apps { environment.variables["SECRET_\(app.name!)"] = app.secret }
+            let configuration = try Configuration.load(Array(config.utf8), registry: Runtime.registry, environment: environment)
+            let logger = Logger(level: .debug, sink: sink, clock: time)
+            service = ExporterService(configuration: configuration, transport: URLSessionTransport(requestTimeout: .seconds(5)), time: time, logger: logger)
+            try await service.start()
+            let service = self.service
+            task = Task { await service.run() }
+        }
+
+        var port: UInt16 { (service.host.plugins[0] as! PrometheusPlugin).boundAddresses[0].port }
+
+        /// Waits (real time, bounded) until every job holds data and the scheduler sleeps again.
+        func waitUntilReady() async throws {
+            try #require(await time.waitForSleepers(6))
+            for _ in 0..<500 where !service.status.report().isReady { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(service.status.report().isReady)
+        }
+
+        func scrape() async throws -> (TestHTTPResponse, ParsedExposition) {
+            let port = self.port
+            // Publication to the plugin is asynchronous: wait until the exposition has every app/window.
+            for _ in 0..<500 {
+                let response = try TestHTTPClient.request(port: port, path: "/metrics")
+                let parsed = try ExpositionParser.parse(response.body)
+                if parsed.samples("wechat_portrait_data_end_timestamp_seconds").count == 6 { return (response, parsed) }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            throw TestHTTPError(description: "exposition never had all six app/windows")
+        }
+
+        func stop() async {
+            task.cancel()
+            await task.value
+            await service.stop()
+            upstream.stop()
+        }
+    }
+
+    @Test("GET /metrics shows exactly the simulator's values for 2 apps × 3 windows × 2 segments × 6 dimensions")
+    func exactValues() async throws {
+        let pipeline = try await Pipeline()
+        try await pipeline.waitUntilReady()
+        let (response, exposition) = try await pipeline.scrape()
+        await pipeline.stop()
+
+        #expect(response.status == 200)
+        #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        let yesterday = ChinaDate(iso: "2026-02-28")!
+        var combinations = 0
+        for app in [SimulatedApp.demoShop, .demoNews] {
+            for window in Window.allCases {
+                let expected = pipeline.upstream.simulator.expectedPortrait(appid: app.appid, window: window, end: yesterday).portrait
+                for segment in Segment.allCases {
+                    for dimension in Dimension.allCases {
+                        let samples = exposition.samples("wechat_portrait_users").filter {
+                            $0.labels["app"] == app.name && $0.labels["window"] == window.rawValue
+                                && $0.labels["segment"] == segment.rawValue && $0.labels["dimension"] == dimension.rawValue
+                        }
+                        var want: [String: UInt64] = [:]
+                        for bucket in expected[segment, dimension] { want["\(bucket.name)|\(bucket.id.map(String.init) ?? "-")", default: 0] += bucket.value }
+                        var got: [String: UInt64] = [:]
+                        for sample in samples { got["\(sample.labels["bucket"]!)|\(sample.labels["bucket_id"] ?? "-")"] = UInt64(sample.value) }
+                        #expect(!want.isEmpty)
+                        #expect(got == want, "\(app.name!) \(window) \(segment) \(dimension)")
+                        combinations += 1
+                    }
+                }
+                #expect(exposition.value("wechat_portrait_data_end_timestamp_seconds", ["app": app.name!, "window": window.rawValue])
+                        == String(yesterday.midnightUnixSeconds))
+                #expect(exposition.value("wechat_portrait_up", ["app": app.name!, "window": window.rawValue]) == "1")
+                #expect(exposition.value("wechat_portrait_fetch_errors_total", ["app": app.name!, "window": window.rawValue, "reason": "decode"]) == "0")
+            }
+            #expect(exposition.value("wechat_portrait_app_info", ["app": app.name!, "appid": app.appid]) == "1")
+        }
+        #expect(combinations == 72)
+        #expect(exposition.samples("wechat_portrait_users").allSatisfy { !($0.labels["dimension"] == "device" && $0.labels["bucket_id"] != nil) })
+        #expect(pipeline.upstream.calls.portrait == 6)
+        #expect(pipeline.upstream.calls.stableToken == 2)
+    }
+
+    @Test("promtool check metrics passes on a real scrape (CI installs promtool)")
+    func promtool() async throws {
+        guard let promtool = Self.promtoolPath() else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" {
+                Issue.record("promtool is not installed, but CI must run this check (apt-get install prometheus)")
+            } else {
+                print("SKIPPED: promtool not installed; `apt-get install prometheus` to run `promtool check metrics` on a real scrape")
+            }
+            return
+        }
+        let pipeline = try await Pipeline()
+        try await pipeline.waitUntilReady()
+        let (response, _) = try await pipeline.scrape()
+        await pipeline.stop()
+        let result = try Subprocess.run(promtool, ["check", "metrics"], input: response.body)
+        #expect(result.status == 0, "promtool said: \(result.output)")
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool lint: \(result.output)")
+    }
+
+    @Test("neither an AppSecret nor a token appears in any log line or scrape")
+    func noSecrets() async throws {
+        let pipeline = try await Pipeline()
+        try await pipeline.waitUntilReady()
+        pipeline.upstream.simulator.invalidateAllTokens()
+        pipeline.upstream.simulator.inject(.errcode(40164, message: "invalid ip 198.51.100.4"), count: 1)
+        await pipeline.time.advance(by: .seconds(86_400), sleepers: 6)
+        let (_, _) = try await pipeline.scrape()
+        let body = try TestHTTPClient.request(port: pipeline.port, path: "/metrics").text
+        let landing = try TestHTTPClient.request(port: pipeline.port, path: "/").text
+        await pipeline.stop()
+        let secrets = [SimulatedApp.demoShop.secret, SimulatedApp.demoNews.secret] + pipeline.upstream.simulator.allIssuedTokens()
+        #expect(secrets.count >= 4)
+        let logs = pipeline.sink.lines.joined(separator: "\n")
+        #expect(logs.contains("reason=config"))
+        for secret in secrets {
+            #expect(!logs.contains(secret))
+            #expect(!body.contains(secret))
+            #expect(!landing.contains(secret))
+        }
+    }
+
+    static func promtoolPath() -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") + ["/usr/bin"] {
+            let path = "\(directory)/promtool"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+}
