@@ -32,3 +32,69 @@ public enum Subprocess {
         return Result(status: process.terminationStatus, output: String(decoding: collected, as: UTF8.self))
     }
 }
+
+/// A program started by a test and left running (the exporter binary): output is collected as it
+/// comes, and the test can wait for a line, send a signal and wait for the exit.
+public final class RunningProcess: @unchecked Sendable {
+    private let process = Process()
+    private let lock = NSLock()
+    private var stdoutText = ""
+    private var stderrText = ""
+
+    public init(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.stdoutText += String(decoding: data, as: UTF8.self) }
+        }
+        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    public var standardOutput: String { lock.withLock { stdoutText } }
+    public var standardError: String { lock.withLock { stderrText } }
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Waits (real time) until standard output contains `text`; returns whether it did.
+    public func waitForOutput(containing text: String, timeout: Duration = .seconds(30)) async -> Bool {
+        let end = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < end {
+            if standardOutput.contains(text) { return true }
+            if !process.isRunning { return standardOutput.contains(text) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// Sends `signal` (e.g. SIGTERM).
+    public func send(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the exit; returns the status, or nil (after killing it) when it did not exit in time.
+    public func waitForExit(timeout: Duration = .seconds(15)) async -> Int32? {
+        let end = ContinuousClock.now.advanced(by: timeout)
+        while process.isRunning && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// The executable built next to the running test bundle (`.build/debug/NAME`).
+    public static func builtProduct(_ name: String) -> String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}

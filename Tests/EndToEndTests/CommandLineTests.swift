@@ -1,0 +1,88 @@
+import Foundation
+import PortraitRuntime
+import PortraitTestKit
+import Testing
+
+/// The executable itself, as a user runs it.
+@Suite("Command line", .timeLimit(.minutes(2)))
+struct CommandLineTests {
+    static let binary = RunningProcess.builtProduct("wechat-portrait-exporter")
+
+    static func writeTemporary(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString).json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("arguments parse into commands", arguments: [
+        (["--demo"], Command.demo(DemoOptions())),
+        (["--config", "a.json"], .run(configPath: "a.json", logLevel: nil)),
+        (["--config", "a.json", "--log-level", "debug"], .run(configPath: "a.json", logLevel: .debug)),
+        (["check-config", "a.json"], .checkConfig(path: "a.json")),
+        (["simulate"], .simulate(SimulateOptions())),
+        (["--help"], .help),
+        (["--version"], .version),
+    ])
+    func parse(arguments: [String], expected: Command) throws {
+        #expect(try Command.parse(arguments) == expected)
+    }
+
+    @Test("usage mistakes are errors", arguments: [[], ["--config"], ["--demo", "--config", "x"], ["--frobnicate"], ["check-config"], ["--log-level", "loud", "--demo"]])
+    func usageErrors(arguments: [String]) {
+        #expect(throws: UsageError.self) { try Command.parse(arguments) }
+    }
+
+    @Test("check-config: exit 0 and a summary for a good config, exit 2 and every problem for a bad one")
+    func checkConfig() throws {
+        let good = try Self.writeTemporary(#"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus"}]}"#)
+        defer { try? FileManager.default.removeItem(atPath: good) }
+        let ok = try Subprocess.run(Self.binary, ["check-config", good])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("OK"))
+        #expect(ok.output.contains("shop (wx0123456789abcdef, stable token)"))
+
+        let bad = try Self.writeTemporary("""
+        {"apps":[{"appid":"wx0123456789abcdef","secret_env":"NO_SUCH_VARIABLE_42"},{"appid":"bad id"}],
+         "exporters":[{"type":"prometheus","listen":"nowhere"},{"type":"carrier-pigeon"}],
+         "windows":["2d"],"upstream":{"timeout_seconds":0}}
+        """)
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        let failed = try Subprocess.run(Self.binary, ["check-config", bad])
+        #expect(failed.status == 2)
+        for fragment in ["apps[0].secret_env: environment variable NO_SUCH_VARIABLE_42 is not set", "apps[1].appid:",
+                         "exporters[0].listen", "exporters[1].type: unknown exporter type \"carrier-pigeon\"",
+                         "windows[0]:", "upstream.timeout_seconds: must be between 1 and 300"] {
+            #expect(failed.output.contains(fragment), "missing \(fragment) in:\n\(failed.output)")
+        }
+    }
+
+    @Test("a missing config file and a usage error exit 2")
+    func exitCodes() throws {
+        #expect(try Subprocess.run(Self.binary, ["--config", "/nonexistent/config.json"]).status == 2)
+        #expect(try Subprocess.run(Self.binary, ["--bogus"]).status == 2)
+        #expect(try Subprocess.run(Self.binary, ["--help"]).status == 0)
+    }
+
+    @Test("--demo serves the full portrait of both demo apps and stops cleanly on SIGTERM")
+    func demo() async throws {
+        let process = try RunningProcess(Self.binary, ["--demo", "--listen", "127.0.0.1:0"])
+        try #require(await process.waitForOutput(containing: "Stop with Ctrl-C"), "banner never came: \(process.standardError)")
+        let line = try #require(process.standardOutput.split(separator: "\n").first { $0.contains("prometheus:") })
+        let url = try #require(line.split(separator: " ").last)
+        let port = try #require(UInt16(url.split(separator: ":").last!.split(separator: "/").first!))
+        var ready = false
+        for _ in 0..<300 where !ready {
+            ready = (try? TestHTTPClient.request(port: port, path: "/readyz").status) == 200
+            if !ready { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(ready, "not ready: \(process.standardError)")
+        let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
+        let combinations = Set(exposition.samples("wechat_portrait_users").map {
+            [$0.labels["app"]!, $0.labels["window"]!, $0.labels["segment"]!, $0.labels["dimension"]!].joined(separator: "/")
+        })
+        #expect(combinations.count == 2 * 3 * 2 * 6)
+        process.send(SIGTERM)
+        #expect(await process.waitForExit() == 0)
+        #expect(process.standardError.contains("msg=stopped"))
+    }
+}
