@@ -17,11 +17,12 @@ struct PipelineTests {
         let sink = RecordingLogSink()
         let task: Task<Void, Never>
 
-        init() async throws {
+        init(timeoutSeconds: Int = 5, before: (SimulatedUpstream) -> Void = { _ in }) async throws {
             upstream = try SimulatedUpstream(time: time)
+            before(upstream)
             let apps: [SimulatedApp] = [.demoShop, .demoNews]
             let config = """
-            {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":5},
+            {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":\(timeoutSeconds)},
              "schedule":{"stagger_seconds":0},
              "apps":[\(apps.map { #"{"name":"\#($0.name!)","appid":"\#($0.appid)","secret_env":"SECRET_\#($0.name!)"}"# }.joined(separator: ","))],
              "exporters":[{"type":"prometheus","listen":"127.0.0.1:0"}]}
@@ -146,6 +147,22 @@ struct PipelineTests {
             #expect(!body.contains(secret))
             #expect(!landing.contains(secret))
         }
+    }
+
+    @Test("a hung upstream: calls time out on our own deadline, are counted, and stopping is prompt")
+    func hungUpstream() async throws {
+        let pipeline = try await Pipeline(timeoutSeconds: 1) { $0.simulator.inject(.hang) }
+        // Every job's first call hangs until our 1 s deadline; then all six back off.
+        try #require(await pipeline.time.waitForSleepers(6, timeout: .seconds(20)))
+        let report = pipeline.service.status.report()
+        #expect(report.jobs.allSatisfy { $0.errorCount(.timeout) == 1 && !$0.isUp })
+        #expect(pipeline.sink.lines(containing: "reason=timeout").count == 6)
+        // The next attempts hang too; stopping while they are in flight must not wait for them.
+        await pipeline.time.advance(by: .seconds(30), sleepers: 0)
+        let clock = ContinuousClock()
+        let started = clock.now
+        await pipeline.stop()
+        #expect(clock.now - started < .seconds(5))
     }
 
     static func promtoolPath() -> String? {
