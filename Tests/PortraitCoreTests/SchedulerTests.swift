@@ -5,13 +5,6 @@ import Synchronization
 import Testing
 import WeChatSimulator
 
-/// Keeps delivered snapshots.
-final class SnapshotRecorder: Sendable {
-    private let storage = Mutex<[Snapshot]>([])
-    func append(_ snapshot: Snapshot) { storage.withLock { $0.append(snapshot) } }
-    var all: [Snapshot] { storage.withLock { $0 } }
-}
-
 /// The scheduler against the simulator over loopback, with a manual clock: a day of scheduling
 /// runs in milliseconds, and the simulator counts every upstream call.
 @Suite("Scheduler", .timeLimit(.minutes(1)))
@@ -22,7 +15,7 @@ struct SchedulerTests {
         let status: StatusBoard
         let scheduler: Scheduler
         let sink = RecordingLogSink()
-        let delivered = SnapshotRecorder()
+        let delivered = LockedValue<[Snapshot]>([])
         let jobs: Int
         let task = Mutex<Task<Void, Never>?>(nil)
 
@@ -37,7 +30,7 @@ struct SchedulerTests {
             jobs = windows.count
             let delivered = self.delivered
             scheduler = Scheduler(apps: [app], windows: windows, policy: policy, fetcher: fetcher, time: time, status: status,
-                                  logger: logger, deliver: { snapshot in delivered.append(snapshot) })
+                                  logger: logger, deliver: { snapshot in delivered.withLock { $0.append(snapshot) } })
         }
 
         static var policy: SchedulePolicy {
@@ -60,7 +53,7 @@ struct SchedulerTests {
             upstream.stop()
         }
 
-        var snapshots: [Snapshot] { delivered.all }
+        var snapshots: [Snapshot] { delivered.value }
         var portraitCalls: Int { upstream.calls.portrait }
         var job: JobStatus { status.report().jobs[0] }
     }
