@@ -64,6 +64,8 @@ let package = Package(
             dependencies: ["WeChatSimulator", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
             swiftSettings: strict
         ),
+        // Proves dashboards/ and deploy/ against a real Prometheus (promtool, PromQL over the HTTP API).
+        .testTarget(name: "DeployTests", dependencies: ["wechat-portrait-exporter", "PortraitCore", "PortraitTestKit"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
