@@ -314,6 +314,7 @@ extension EventLoop {
             connections[slot] = nil
         }
         openCount -= 1
+        load.subtract(1, ordering: .relaxed)
         shared.openConnections.subtract(1, ordering: .relaxed)
     }
 }

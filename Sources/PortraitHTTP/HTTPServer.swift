@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// - Threads: ``HTTPServerConfiguration/eventLoopThreads`` loops, each a pthread with its own
 ///   epoll instance. All loops register the shared listening sockets with `EPOLLEXCLUSIVE`, so
-///   the kernel wakes one idle loop per new connection; a loop accepts at most 16 connections
-///   per wake-up and serves each accepted connection to its end.
+///   the kernel wakes one idle loop per new connection; that loop accepts (at most 16 per
+///   wake-up) and gives each connection to the least-loaded loop, which serves it to its end.
 /// - Writes: status line, headers and body go out with one `sendmsg` (a `writev` with
 ///   `MSG_NOSIGNAL`, so a vanished client never raises SIGPIPE; the process's signal
 ///   dispositions are left alone). A partial write continues on EPOLLOUT. `TCP_NODELAY` is set
@@ -86,6 +86,7 @@ public final class HTTPServer: Sendable {
                 if !succeeded {
                     for loop in loops { loop.requestStop() }
                     for thread in threads { pthread_join(thread, nil) }
+                    for loop in loops { loop.peers = [] }
                     for fd in listeners { Socket.close(fd) }
                 }
             }
@@ -99,6 +100,9 @@ public final class HTTPServer: Sendable {
             for index in counters.indices {
                 loops.append(try EventLoop(index: index, listeners: listeners, settings: settings, handler: handler,
                                            counters: counters[index], shared: shared))
+            }
+            for loop in loops {
+                loop.peers = loops
             }
             for loop in loops {
                 threads.append(try spawnThread(name: "http-loop-\(loop.index)") { loop.run() })
@@ -182,6 +186,7 @@ public final class HTTPServer: Sendable {
             }
             for loop in loops { loop.requestStop() }
             for thread in threads { pthread_join(thread, nil) }
+            for loop in loops { loop.closeInbox() }
             for fd in listeners { Socket.close(fd) }
             loopThreads.withLock { $0 = [] }
             state = .stopped
