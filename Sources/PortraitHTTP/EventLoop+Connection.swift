@@ -24,9 +24,13 @@ extension EventLoop {
                 readAvailable(connection)
                 if connection.peerClosed || stopping { closeIfDrained(connection) }
             }
-        case .delayed, .hanging:
-            // Not reading; only hang-up and errors are reported.
+        case .delayed:
+            // Not reading (a half-closed client may still wait for the answer); only hang-up
+            // and errors are reported.
             if events & shim_EPOLLHUP != 0 { close(connection) }
+        case .hanging:
+            // Never answered: a client that gives up (FIN) is let go at once.
+            if events & (shim_EPOLLHUP | shim_EPOLLRDHUP) != 0 { close(connection) }
         case .closed:
             break
         }
@@ -103,7 +107,7 @@ extension EventLoop {
                 if response.hang {
                     connection.state = .hanging
                     connection.lastActivity = now
-                    setInterest(connection, 0)
+                    setInterest(connection, shim_EPOLLRDHUP)
                     refreshDeadline(connection)
                     return
                 }

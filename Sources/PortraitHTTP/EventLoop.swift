@@ -127,14 +127,16 @@ final class EventLoop: @unchecked Sendable {
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         events = .allocate(capacity: Int(Self.maxEvents))
         guard startListening() else {
-            let code = errno
-            Socket.close(epoll)
-            Socket.close(wakeFD)
-            throw .systemCall("epoll_ctl", errno: code)
+            // `self` is fully initialised: deinit closes the descriptors.
+            throw .systemCall("epoll_ctl", errno: errno)
         }
     }
 
+    /// Closes the epoll and eventfd only when no other loop or thread can reach this loop any
+    /// more, so a late ``handOff(_:peer:)`` never writes to a reused descriptor number.
     deinit {
+        Socket.close(epoll)
+        Socket.close(wakeFD)
         readBuffer.deallocate()
         events.deallocate()
     }
@@ -162,7 +164,7 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Runs until stopped and every connection is closed, then closes the epoll and eventfd.
+    /// Runs until stopped and every connection is closed.
     func run() {
         now = monotonicNanoseconds()
         while true {
@@ -188,8 +190,6 @@ final class EventLoop: @unchecked Sendable {
         }
         closeInbox()
         peers = []
-        Socket.close(epoll)
-        Socket.close(wakeFD)
     }
 
     /// Milliseconds until the next deadline (rounded up), or -1 to wait for events only.

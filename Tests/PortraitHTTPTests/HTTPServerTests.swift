@@ -344,6 +344,19 @@ struct HTTPServerTests {
         }
     }
 
+    @Test func hangingConnectionIsReleasedWhenTheClientLeaves() throws {
+        try withServer { server, port in
+            do {
+                let client = try TestClient(port: port)
+                try client.send("GET /hang HTTP/1.1\r\n\r\n")
+                #expect(eventually { server.stats().responses == 0 && server.stats().connectionsOpen == 1 })
+                #expect(try client.waitForClose(timeout: .milliseconds(100)) == .stillOpen)
+            }  // the client closes here
+            #expect(eventually { server.stats().connectionsOpen == 0 })
+            #expect(server.stats().idleTimeouts == 0)
+        }
+    }
+
     @Test func clientResetMidResponseDoesNotDisturbOthers() throws {
         try withServer { server, port in
             let other = try TestClient(port: port)
