@@ -87,6 +87,11 @@ extension EventLoop {
                     close(connection)
                     return
                 }
+                if connection.parser.expectsContinue {
+                    connection.parser.acknowledgeContinue()
+                    sendContinue(connection)
+                    continue
+                }
                 setInterest(connection, shim_EPOLLIN)
                 refreshDeadline(connection)
                 return
@@ -139,6 +144,25 @@ extension EventLoop {
         counters.countResponse(status: connection.outStatus)
         writePending(connection)
     }
+
+    /// Queues the interim `100 Continue` (not counted as a response) and writes it; the request
+    /// keeps its original start time for the request timeout.
+    private func sendContinue(_ connection: Connection) {
+        let startedAt = connection.requestStartedAt
+        connection.outHead.removeAll(keepingCapacity: true)
+        connection.outHead.append(contentsOf: Self.continueResponse)
+        connection.outBody = []
+        connection.outOffset = 0
+        connection.closeAfterWrite = false
+        connection.state = .writing
+        writePending(connection)
+        if connection.state == .reading {
+            connection.requestStartedAt = startedAt
+            refreshDeadline(connection)
+        }
+    }
+
+    static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     /// Writes as much of the pending response as the socket takes; on completion moves on to
     /// the next request, or to draining when the connection closes.

@@ -15,6 +15,7 @@ import Synchronization
 /// - Connections: keep-alive for HTTP/1.1 unless `Connection: close`; HTTP/1.0 closes after
 ///   every response; pipelined requests are answered in order, one at a time. `HEAD` reaches
 ///   the handler as `GET` and the body is dropped (the GET's `Content-Length` is kept).
+///   `Expect: 100-continue` gets an interim `100 Continue` when the body has not arrived yet.
 /// - Limits: see ``HTTPServerConfiguration``. Over `maxConnections` a new connection gets a
 ///   best-effort 503 and is closed. `accept` failures such as EMFILE pause accepting for 100 ms.
 /// - Closing: after the last response the server shuts down its sending side and discards

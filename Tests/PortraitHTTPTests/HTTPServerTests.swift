@@ -99,6 +99,23 @@ struct HTTPServerTests {
         }
     }
 
+    @Test func expectContinueGetsAnInterimResponse() throws {
+        try withServer { server, port in
+            let client = try TestClient(port: port)
+            try client.send("POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            let interim = try client.readResponse()
+            #expect(interim.status == 100)
+            try client.send("hello")
+            let final = try client.readResponse()
+            #expect(final.status == 200)
+            #expect(final.text == "hello")
+            #expect(server.stats().responsesByClass[1] == 0)
+            // A body sent right away gets no interim response.
+            try client.send("POST /echo HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok")
+            #expect(try client.readResponse().text == "ok")
+        }
+    }
+
     @Test func bodySentInPiecesIsAssembled() throws {
         try withServer { _, port in
             let client = try TestClient(port: port)
