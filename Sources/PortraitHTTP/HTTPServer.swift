@@ -106,7 +106,7 @@ public final class HTTPServer: Sendable {
                 loop.peers = loops
             }
             for loop in loops {
-                threads.append(try spawnThread(name: "http-loop-\(loop.index)") { loop.run() })
+                threads.append(try PThread.spawn(name: "http-loop-\(loop.index)") { loop.run() })
             }
             loopThreads.withLock { $0 = threads }
             bound.withLock { $0 = addresses }
@@ -163,7 +163,7 @@ public final class HTTPServer: Sendable {
     /// another thread and returns at once.
     public func stop() {
         if isOnLoopThread {
-            if (try? spawnThread(name: "http-stop", detached: true, { self.stop() })) == nil {
+            if (try? PThread.spawn(name: "http-stop", detached: true, { self.stop() })) == nil {
                 lifecycle.withLock { state in
                     if case let .running(loops, _, _) = state { loops.forEach { $0.requestStop() } }
                 }
@@ -220,7 +220,7 @@ public final class HTTPServer: Sendable {
             }
         } onCancel: {
             // May run on the cooperative pool: stop on a thread of its own.
-            if (try? spawnThread(name: "http-stop", detached: true, { self.stop() })) == nil {
+            if (try? PThread.spawn(name: "http-stop", detached: true, { self.stop() })) == nil {
                 stop()
             }
         }
@@ -230,7 +230,7 @@ public final class HTTPServer: Sendable {
     /// never blocked, and returns when it is done.
     public func shutdown() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let spawned = (try? spawnThread(name: "http-stop", detached: true) {
+            let spawned = (try? PThread.spawn(name: "http-stop", detached: true) {
                 self.stop()
                 continuation.resume()
             }) != nil

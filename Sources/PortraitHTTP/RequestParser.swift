@@ -1,18 +1,3 @@
-/// Why a request was refused, and the status the server answers with before closing.
-public struct HTTPRequestError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// 400, 411, 413, 414, 431 or 505.
-    public var status: Int
-    /// A short human-readable reason, sent as the response body.
-    public var reason: String
-
-    public init(status: Int, reason: String) {
-        self.status = status
-        self.reason = reason
-    }
-
-    public var description: String { "\(status) \(reason)" }
-}
-
 /// An incremental HTTP/1.1 request parser over raw bytes: append bytes as they arrive, then take
 /// complete requests with ``next()``. Pure (no I/O, no clock) and total: any input either yields
 /// requests, asks for more bytes, or fails with an ``HTTPRequestError``; it never traps.
