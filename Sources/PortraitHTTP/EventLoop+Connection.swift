@@ -336,13 +336,14 @@ extension EventLoop {
         connection.state = .closed
         connection.held = nil
         connection.outBody = []
+        // Counters before the close, so they are settled by the time the client sees it.
+        openCount -= 1
+        load.subtract(1, ordering: .relaxed)
+        shared.openConnections.subtract(1, ordering: .relaxed)
         Socket.close(connection.fd)
         let slot = Int(connection.fd)
         if slot < connections.count, connections[slot] === connection {
             connections[slot] = nil
         }
-        openCount -= 1
-        load.subtract(1, ordering: .relaxed)
-        shared.openConnections.subtract(1, ordering: .relaxed)
     }
 }

@@ -303,12 +303,13 @@ final class EventLoop: @unchecked Sendable {
             accepted += 1
             let open = shared.openConnections.add(1, ordering: .relaxed).newValue
             if open > settings.maxConnections {
+                // Counters first, so they are settled by the time the client sees the close.
+                shared.openConnections.subtract(1, ordering: .relaxed)
                 counters.connectionsRejected.add(1, ordering: .relaxed)
                 Self.rejectResponse.withUnsafeBytes { bytes in
                     _ = shim_send(fd, bytes.baseAddress, bytes.count)
                 }
                 Socket.close(fd)
-                shared.openConnections.subtract(1, ordering: .relaxed)
                 continue
             }
             let owner = leastLoadedLoop()
@@ -346,13 +347,13 @@ final class EventLoop: @unchecked Sendable {
     /// loop; refuses it while stopping.
     private func admit(_ fd: Int32, peer: sockaddr_storage) {
         if stopping {
+            load.subtract(1, ordering: .relaxed)
+            shared.openConnections.subtract(1, ordering: .relaxed)
             counters.connectionsRejected.add(1, ordering: .relaxed)
             Self.rejectResponse.withUnsafeBytes { bytes in
                 _ = shim_send(fd, bytes.baseAddress, bytes.count)
             }
             Socket.close(fd)
-            load.subtract(1, ordering: .relaxed)
-            shared.openConnections.subtract(1, ordering: .relaxed)
             return
         }
         counters.connectionsAccepted.add(1, ordering: .relaxed)
