@@ -22,7 +22,7 @@ extension EventLoop {
         case .draining:
             if events & (shim_EPOLLIN | shim_EPOLLHUP) != 0 {
                 readAvailable(connection)
-                if connection.peerClosed { close(connection) }
+                if connection.peerClosed || stopping { closeIfDrained(connection) }
             }
         case .delayed, .hanging:
             // Not reading; only hang-up and errors are reported.
@@ -36,7 +36,7 @@ extension EventLoop {
 
     /// Reads what the socket has (a few buffers at most per event) into the parser, or discards
     /// it while draining. Sets `peerClosed` on end of stream; closes on a read error.
-    private func readAvailable(_ connection: Connection) {
+    func readAvailable(_ connection: Connection) {
         for _ in 0..<4 {
             let count = read(connection.fd, readBuffer.baseAddress, readBuffer.count)
             if count > 0 {
@@ -132,6 +132,7 @@ extension EventLoop {
         connection.outStatus = response.sentStatus
         connection.closeAfterWrite = close
         connection.state = .writing
+        counters.countResponse(status: connection.outStatus)
         writePending(connection)
     }
 
@@ -159,7 +160,6 @@ extension EventLoop {
                 return
             }
         }
-        counters.countResponse(status: connection.outStatus)
         connection.outBody = []
         connection.outOffset = 0
         if connection.closeAfterWrite || stopping {
@@ -215,6 +215,19 @@ extension EventLoop {
         connection.drainedBytes = 0
         setInterest(connection, shim_EPOLLIN)
         refreshDeadline(connection)
+        if stopping { closeIfDrained(connection) }
+    }
+
+    /// Discards what input is buffered and closes the connection when none is left unread, so
+    /// the close sends no reset. While stopping, the loop does not wait for the peer's FIN.
+    func closeIfDrained(_ connection: Connection) {
+        guard connection.state == .draining else { return }
+        readAvailable(connection)
+        guard connection.state == .draining else { return }
+        var pending: Int32 = 0
+        if connection.peerClosed || (ioctl(connection.fd, UInt(FIONREAD), &pending) == 0 && pending == 0) {
+            close(connection)
+        }
     }
 
     // MARK: Timeouts

@@ -340,7 +340,9 @@ final class EventLoop: @unchecked Sendable {
                 connection.closeAfterWrite = true
             case .delayed:
                 connection.held?.close = true
-            case .draining, .closed:
+            case .draining:
+                closeIfDrained(connection)
+            case .closed:
                 break
             }
         }

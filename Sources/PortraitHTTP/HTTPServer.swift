@@ -31,6 +31,8 @@ public final class HTTPServer: Sendable {
     private let bound = Mutex<[ListenAddress]>([])
     /// Loop thread ids, to detect `stop()` called from a handler.
     private let loopThreads = Mutex<[pthread_t]>([])
+    /// Callers of `run()` waiting for the stop; nil once stopped.
+    private let stopWaiters = Mutex<[CheckedContinuation<Void, Never>]?>([])
 
     private enum Lifecycle {
         case idle
@@ -47,7 +49,19 @@ public final class HTTPServer: Sendable {
     }
 
     deinit {
-        stop()
+        // Never lets `self` escape: on a loop thread (the last reference dropped by a handler)
+        // it only asks the loops to stop; they exit on their own.
+        if isOnLoopThread {
+            lifecycle.withLock { state in
+                if case let .running(loops, threads, _) = state {
+                    loops.forEach { $0.requestStop() }
+                    threads.forEach { pthread_detach($0) }
+                }
+                state = .stopped
+            }
+        } else {
+            stopAndJoin()
+        }
     }
 
     /// Binds every listen address and starts the loop threads; returns once the sockets listen
@@ -143,10 +157,7 @@ public final class HTTPServer: Sendable {
     /// ``shutdown()``. Called from a handler (on a loop thread), it starts the shutdown on
     /// another thread and returns at once.
     public func stop() {
-        let onLoopThread = loopThreads.withLock { threads in
-            threads.contains { pthread_equal($0, pthread_self()) != 0 }
-        }
-        if onLoopThread {
+        if isOnLoopThread {
             if (try? spawnThread(name: "http-stop", detached: true, { self.stop() })) == nil {
                 lifecycle.withLock { state in
                     if case let .running(loops, _, _) = state { loops.forEach { $0.requestStop() } }
@@ -154,6 +165,16 @@ public final class HTTPServer: Sendable {
             }
             return
         }
+        stopAndJoin()
+    }
+
+    private var isOnLoopThread: Bool {
+        loopThreads.withLock { threads in
+            threads.contains { pthread_equal($0, pthread_self()) != 0 }
+        }
+    }
+
+    private func stopAndJoin() {
         lifecycle.withLock { state in
             guard case let .running(loops, threads, listeners) = state else {
                 state = .stopped
@@ -164,6 +185,38 @@ public final class HTTPServer: Sendable {
             for fd in listeners { Socket.close(fd) }
             loopThreads.withLock { $0 = [] }
             state = .stopped
+        }
+        let waiting = stopWaiters.withLock { waiters in
+            defer { waiters = nil }
+            return waiters ?? []
+        }
+        waiting.forEach { $0.resume() }
+    }
+
+    /// Starts the server (unless it is already running) and returns once it has stopped: when
+    /// someone calls ``stop()``/``shutdown()``, or when the calling task is cancelled, which
+    /// stops the server gracefully. Fits a service-lifecycle `run()`.
+    /// - Throws: what ``start()`` throws; returns at once for a server that was stopped.
+    public func run() async throws(HTTPServerError) {
+        let idle = lifecycle.withLock { state in
+            if case .idle = state { return true }
+            return false
+        }
+        if idle { try start() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let registered = stopWaiters.withLock { waiters in
+                    guard waiters != nil else { return false }
+                    waiters?.append(continuation)
+                    return true
+                }
+                if !registered { continuation.resume() }
+            }
+        } onCancel: {
+            // May run on the cooperative pool: stop on a thread of its own.
+            if (try? spawnThread(name: "http-stop", detached: true, { self.stop() })) == nil {
+                stop()
+            }
         }
     }
 

@@ -9,7 +9,7 @@ public struct HTTPServerStats: Sendable, Hashable {
     public var connectionsRejected: Int = 0
     /// Connections open now.
     public var connectionsOpen: Int = 0
-    /// Responses sent, by status class: index 1 is 1xx … index 5 is 5xx (index 0 unused).
+    /// Responses started (counted before their first byte is written), by status class: index 1 is 1xx … index 5 is 5xx (index 0 unused).
     public var responsesByClass: [Int] = [0, 0, 0, 0, 0, 0]
     /// Responses sent, every status class.
     public var responses: Int { responsesByClass.reduce(0, +) }

@@ -131,6 +131,11 @@ public struct RequestParser: Sendable {
     private mutating func scanHead() -> ScanResult {
         let count = buffer.count
         while scan < count {
+            if scan - start >= maxHeaderBytes {
+                return requestLine == nil
+                    ? .failure(.init(status: 414, reason: "request line longer than \(maxHeaderBytes) bytes"))
+                    : .failure(.init(status: 431, reason: "request head larger than \(maxHeaderBytes) bytes"))
+            }
             let byte = buffer[scan]
             if byte == Self.lf {
                 guard scan > lineStart, buffer[scan - 1] == Self.cr else {
@@ -159,11 +164,6 @@ public struct RequestParser: Sendable {
                 return .failure(.init(status: 400, reason: "bare CR in request head"))
             }
             scan += 1
-            if scan - start > maxHeaderBytes {
-                return requestLine == nil
-                    ? .failure(.init(status: 414, reason: "request line longer than \(maxHeaderBytes) bytes"))
-                    : .failure(.init(status: 431, reason: "request head larger than \(maxHeaderBytes) bytes"))
-            }
         }
         return .incomplete
     }
