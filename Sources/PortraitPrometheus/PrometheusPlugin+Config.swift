@@ -44,6 +44,8 @@ extension PrometheusPlugin.Configuration {
     /// `nil` when any key had a problem. Calls `config.finish()` so unknown keys are reported.
     public init?(config: ConfigObject) {
         let problemsBefore = config.problems.problems.count
+        // `type` selected this factory; mark it read in case the caller has not.
+        _ = config.has("type")
         var addresses: [ListenAddress] = []
 
         func parseAddress(_ text: String, key: String) {

@@ -51,8 +51,12 @@ public final class PrometheusPlugin: ExporterPlugin {
     }
 
     /// Binds the listen addresses and starts serving.
-    /// - Throws: `PrometheusPluginError` naming the plugin and the address that failed.
+    /// - Throws: `PrometheusPluginError` naming the plugin and the address that failed, or
+    ///   saying that the plugin is already running.
     public func start(context: PluginContext) async throws {
+        guard server.withLock({ $0 == nil }) else {
+            throw PrometheusPluginError(message: "\(name): already started")
+        }
         endpoint.attach(context)
         var settings = HTTPServerConfiguration(listen: configuration.listen)
         settings.maxConnections = configuration.maxConnections
