@@ -50,7 +50,8 @@ final class FaultPipeline: Sendable {
     init(_ options: Options = Options(), before: (WeChatSimulator) -> Void = { _ in }) async throws {
         self.options = options
         time = ManualTimeSource(china: options.start)
-        upstream = try SimulatedUpstream(time: time, apps: Self.apps)
+        // Hung and delayed answers are abandoned by the exporter; stopping need not wait for them.
+        upstream = try SimulatedUpstream(time: time, apps: Self.apps) { $0.shutdownGrace = .milliseconds(100) }
         before(upstream.simulator)
         let exporters = Array(repeating: #"{"type":"prometheus","listen":"127.0.0.1:0"}"#, count: options.prometheusPlugins)
             + (0..<options.recordingPlugins).map { #"{"type":"recording","label":"recording\#($0)"}"# }
@@ -78,7 +79,7 @@ final class FaultPipeline: Sendable {
         task.cancel()
         await task.value
         await service.stop()
-        upstream.stop()
+        await upstream.server.shutdown()
     }
 
     // MARK: Time
@@ -236,6 +237,9 @@ struct FaultTests {
     static let faultEnd = "2026-03-02 11:00"
     static let yesterday = ChinaDate(iso: "2026-02-28")!
     static let today = ChinaDate(iso: "2026-03-01")!
+
+    /// The China day before `iso`.
+    static func yesterdayOf(_ iso: String) -> ChinaDate { ChinaDate(iso: iso)!.adding(days: -1) }
 
     @Test("keeps serving, counts the reason, retries within the policy, recovers by itself", arguments: FailureCase.all)
     func failure(_ scenario: FailureCase) async throws {

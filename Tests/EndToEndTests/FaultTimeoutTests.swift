@@ -1,0 +1,55 @@
+import Foundation
+import PortraitCore
+import PortraitTestKit
+import Testing
+import WeChatSimulator
+
+/// Slow and silent upstreams. These need the real URLSession deadline, so the exporter runs with
+/// `upstream.timeout_seconds` 1 and the fault hits only the first call of each of one app's jobs:
+/// about one real second per test.
+@Suite("Faults: slow and hung upstream", .timeLimit(.minutes(1)))
+struct FaultTimeoutTests {
+    static let shop = SimulatedApp.demoShop, news = SimulatedApp.demoNews
+
+    @Test("a slow or hung answer times out on our 1 s deadline, is counted as timeout, and the job recovers on its retry",
+          arguments: [Fault.delay(.seconds(3)), .hang])
+    func timesOut(fault: Fault) async throws {
+        let p = try await FaultPipeline(FaultPipeline.Options(timeoutSeconds: 1, maxConcurrentFetches: 6))
+        let before = try await p.scrape()
+        let shopCalls = p.calls(Self.shop).portrait
+
+        await p.advance(to: "2026-03-02 09:59")
+        p.simulator.inject(fault, appids: [Self.shop.appid], count: 3)
+        let clock = ContinuousClock()
+        let started = clock.now
+        // 10:00: shop's three calls wait in vain until the deadline; news is not held up by them.
+        await p.advance(to: "2026-03-02 10:00:14")
+        let elapsed = clock.now - started
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(3), "the deadline is 1 s: \(elapsed)")
+        let during = try await p.scrape()
+        for window in Window.allCases {
+            #expect(during.users(Self.shop, window) == before.users(Self.shop, window))
+            #expect(during.dataEnd(Self.shop, window) == before.dataEnd(Self.shop, window))
+            #expect(during.up(Self.shop, window) == "0")
+            #expect(during.errors(Self.shop, window, .timeout) == 1)
+            #expect(during.otherErrors(Self.shop, window, except: .timeout) == 0)
+            // The first retry comes no sooner than 15 s (30 s backoff, jitter 50–100 %).
+            #expect(during.attempts(Self.shop, window) - before.attempts(Self.shop, window) == 1)
+            expectExactData(during, p, app: Self.news, window: window, end: FaultTests.today)
+            #expect(during.up(Self.news, window) == "1")
+        }
+        #expect(p.calls(Self.shop).portrait - shopCalls == 3)
+        #expect(p.sink.lines(containing: "reason=timeout").count == 3)
+
+        // The fault is used up; the retries (15–30 s later) get the new day.
+        await p.advance(to: "2026-03-02 10:00:31")
+        let after = try await p.scrape()
+        for window in Window.allCases {
+            expectExactData(after, p, app: Self.shop, window: window, end: FaultTests.today)
+            #expect(after.up(Self.shop, window) == "1")
+            #expect(after.attempts(Self.shop, window) - before.attempts(Self.shop, window) == 2)
+        }
+        #expect(p.calls(Self.shop).portrait - shopCalls == 6)
+        await p.stop()
+    }
+}
