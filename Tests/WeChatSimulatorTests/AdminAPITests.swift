@@ -1,3 +1,4 @@
+import Glibc
 import Foundation
 import PortraitCore
 import PortraitHTTP
@@ -138,5 +139,75 @@ import Testing
         #expect(try client.send(method: "POST", target: "/-/tokens/invalidate").status == 200)
         let listed = try client.send(method: "GET", target: "/-/faults")
         #expect(String(decoding: listed.body, as: UTF8.self) == "{\"faults\":[]}\n")
+    }
+}
+
+/// The loopback rule over a real socket: a client that reaches the simulator through another
+/// interface of this machine is refused, while the WeChat endpoints still answer it.
+@Suite(.timeLimit(.minutes(1)))
+struct AdminAPINetworkTests {
+    @Test func refusedThroughANonLoopbackInterface() throws {
+        guard let host = Self.nonLoopbackIPv4() else {
+            print("SKIPPED: no non-loopback IPv4 interface on this machine")
+            return
+        }
+        let fixture = Fixture()
+        let server = try fixture.simulator.serve(listen: try ListenAddress(parsing: "0.0.0.0:0")) { $0.shutdownGrace = .milliseconds(200) }
+        defer { server.stop() }
+        let port = try #require(server.boundAddresses.first?.port)
+        let refused = try Self.exchange(host: host, port: port, "GET /-/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(refused.hasPrefix("HTTP/1.1 403"), "\(refused)")
+        let body = #"{"fault":"hang"}"#
+        let inject = try Self.exchange(host: host, port: port, "POST /-/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        #expect(inject.hasPrefix("HTTP/1.1 403"))
+        #expect(fixture.simulator.activeFaults().isEmpty)
+        let wechat = try Self.exchange(host: host, port: port, "GET /cgi-bin/token?grant_type=client_credential&appid=\(TestApps.alpha.appid)&secret=\(TestApps.alpha.secret) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(wechat.hasPrefix("HTTP/1.1 200") && wechat.contains("access_token"))
+    }
+
+    /// The first IPv4 address of an interface that is up and not loopback.
+    static func nonLoopbackIPv4() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
+                  entry.pointee.ifa_flags & UInt32(IFF_LOOPBACK) == 0, entry.pointee.ifa_flags & UInt32(IFF_UP) != 0 else { continue }
+            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            let ok = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
+                var ip = inet.pointee.sin_addr
+                return inet_ntop(AF_INET, &ip, &text, socklen_t(INET_ADDRSTRLEN)) != nil
+            }
+            if ok { return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        }
+        return nil
+    }
+
+    /// Sends `request` to host:port and reads until the server closes (5 s receive timeout).
+    static func exchange(host: String, port: UInt16, _ request: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketClient.Failure.socket(errno) }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr(host)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw SocketClient.Failure.connect(errno) }
+        let bytes = Array(request.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        return String(decoding: received, as: UTF8.self)
     }
 }
