@@ -115,7 +115,8 @@ struct FaultDataTests {
 
     /// `promtool check metrics` on a scrape, when promtool is installed (CI installs it).
     static func promtoolCheck(_ body: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        guard let promtool = PipelineTests.promtoolPath() else { return }
+        guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "run `promtool check metrics` on odd data",
+                                                  sourceLocation: sourceLocation) else { return }
         let result = try Subprocess.run(promtool, ["check", "metrics"], input: body)
         #expect(result.status == 0, "promtool said: \(result.output.prefix(2000))", sourceLocation: sourceLocation)
     }
