@@ -21,8 +21,9 @@ final class FaultPipeline: Sendable {
     struct Options: Sendable {
         /// China time at which the exporter starts.
         var start = "2026-03-01 12:00"
-        /// `upstream.timeout_seconds`.
-        var timeoutSeconds = 5
+        /// `upstream.timeout_seconds`: long by default, so a loaded machine never turns a slow
+        /// answer into a timeout; the timeout tests set 1.
+        var timeoutSeconds = 30
         var windows: [Window] = Window.allCases
         /// Number of Prometheus plugins (each on its own port).
         var prometheusPlugins = 1
@@ -74,6 +75,8 @@ final class FaultPipeline: Sendable {
         let service = self.service
         task = Task { await service.run() }
         try #require(await time.waitForSleepers(jobs, timeout: .seconds(30)), "the first attempts never finished")
+        let failed = sink.lines(containing: "fetch failed")
+        try #require(failed.isEmpty, "a first attempt failed: \(failed)")
     }
 
     func stop() async {
