@@ -57,9 +57,10 @@ extension WeChatSimulator {
             case "GET": return listFaults()
             case "POST": return addFaults(request.body)
             case "DELETE":
+                let now = configuration.time.now()
                 let cleared = state.withLock { state in
                     defer { state.faults.removeAll() }
-                    return state.faults.count
+                    return state.faults.count { !$0.isOver(now: now) }
                 }
                 return Self.adminJSON(200, .object([("cleared", .integer(Int64(cleared)))]))
             default: return Self.methodNotAllowed("GET, POST, DELETE")
