@@ -29,14 +29,15 @@ public struct Datagram: Sendable, Equatable {
 /// - count ≤ first-fit decreasing's, and ≤ `⌈Σw / (C − w_max + 1)⌉` (every datagram but the last
 ///   is fuller than `C − w_max`);
 /// - count ≤ `L + 1` whenever the exact fills succeed, which they do when line lengths are
-///   varied (random lengths, all sizes tested; real snapshots at 8932 bytes).
+///   varied: random lengths up to half a datagram at 512, 1432 and 8932 bytes; real snapshots at
+///   8932 bytes, and in `graphite` and `plain` at 1432 bytes.
 ///
 /// No algorithm can promise `L + 1` for every input: 900 lines of 149 bytes need 100 datagrams
-/// of 1432 bytes (nine lines each) while `L = 95`; real dogstatsd lines of ~110 bytes fit four to a
-/// 512-byte datagram with ~50 bytes to spare, so at 512 bytes the count is ~12 % above `L`, and
-/// at 1432 bytes up to two above `L` (1336 lines: 107 vs 105; their lengths cluster at 108–118
-/// bytes, so twelve or thirteen lines per datagram leave gaps nothing fills; `L` itself is then
-/// probably unreachable).
+/// of 1432 bytes (nine lines each) while `L = 95`; lines longer than half a datagram cannot
+/// share one. Measured on real snapshots: dogstatsd/influx lines cluster at 108–118 bytes, giving
+/// up to `L + 2` at 1432 bytes (107 vs 105 for 1336 lines) and ~12 % above `L` at 512 bytes
+/// (four lines per datagram with ~50 bytes to spare). With random lengths up to a whole datagram
+/// the count stays within 4 of Martello and Toth's lower bound.
 ///
 /// A line longer than `maxPayloadBytes` cannot be sent and is dropped and counted; the
 /// configuration makes that impossible (`StatsDLineEncoder.maximumLineBytes` ≤ `maxPayloadBytes`).
