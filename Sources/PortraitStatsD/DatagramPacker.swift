@@ -52,7 +52,7 @@ public struct DatagramPacker: Sendable {
     /// 8932 suits jumbo frames (9000-byte MTU); above 1432 datagrams may be fragmented.
     public static let allowedPayloadBytes = 512...65507
     /// Work limit of the tightest-fill pass (inner-loop steps per snapshot).
-    public static let tightFillBudget = 40_000_000
+    public static let tightFillBudget = 20_000_000
 
     public init(maxPayloadBytes: Int = DatagramPacker.defaultMaxPayloadBytes) {
         self.maxPayloadBytes = maxPayloadBytes

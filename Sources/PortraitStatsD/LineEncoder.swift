@@ -24,7 +24,8 @@ public struct EncodedLines: Sendable, Equatable {
     /// Every line as a string (tests, debugging).
     public var strings: [String] { (0..<count).map { String(decoding: line($0), as: UTF8.self) } }
 
-    mutating func append(_ line: some Collection<UInt8>) {
+    /// Appends one line (must not contain a newline).
+    public mutating func append(_ line: some Collection<UInt8>) {
         bytes.append(contentsOf: line)
         ends.append(bytes.count)
     }

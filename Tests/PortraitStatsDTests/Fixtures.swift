@@ -84,14 +84,14 @@ enum Fixtures {
     ]
 
     /// A state whose apps and buckets carry every hostile name, with and without ids, and duplicates.
-    static func hostileState() -> PortraitState {
+    static func hostileState(apps appCount: Int = 6, dimensions: [PortraitCore.Dimension] = PortraitCore.Dimension.allCases) -> PortraitState {
         var snapshots: [Snapshot] = []
-        let apps = ["shop", "shop app", "shop_app", "商店", String(repeating: "app", count: 100), "a:b|c"]
+        let apps = ["shop", "shop app", "shop_app", "商店", String(repeating: "app", count: 100), "a:b|c"].prefix(appCount)
         var value: UInt64 = 1
         for (appIndex, app) in apps.enumerated() {
             var portrait = Portrait()
             for segment in Segment.allCases {
-                for dimension in Dimension.allCases {
+                for dimension in dimensions {
                     var buckets: [Bucket] = []
                     for (i, name) in hostileNames.enumerated() {
                         var bucket = Bucket(id: nil, name: "x", value: value)

@@ -47,7 +47,7 @@ struct LineEncoderTests {
     }
 
     @Test("hostile names give only grammatical lines with unique identities within the limits",
-          arguments: StatsDDialect.allCases, [127, 80, 200])
+          arguments: StatsDDialect.allCases, [127, 80])
     func hostile(dialect: StatsDDialect, maxNameBytes: Int) throws {
         let encoder = StatsDLineEncoder(dialect: dialect, maxNameBytes: maxNameBytes)
         let state = Fixtures.hostileState()
