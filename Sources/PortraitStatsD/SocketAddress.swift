@@ -59,7 +59,10 @@ struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         hints.ai_protocol = Int32(IPPROTO_UDP)
-        hints.ai_flags = AI_NUMERICSERV | (address.isNumeric ? AI_NUMERICHOST : AI_ADDRCONFIG)
+        // No AI_ADDRCONFIG: with only a loopback interface (a container without network) it makes
+        // glibc drop 127.0.0.1/::1 and `localhost` fails. An unusable family fails at connect()
+        // instead, and the sender moves on to the next address.
+        hints.ai_flags = AI_NUMERICSERV | (address.isNumeric ? AI_NUMERICHOST : 0)
         var list: UnsafeMutablePointer<addrinfo>?
         var status: Int32
         repeat {

@@ -180,6 +180,7 @@ final class UDPSender: Sendable {
         link.lastResolveAttempt = now
         switch SocketAddress.resolve(address) {
         case .success(let addresses):
+            logger.debug("resolved StatsD host", ["address": address.description, "resolved": addresses.map(\.description).joined(separator: " ")])
             if link.resolveHealth != .ok {
                 if case .failing = link.resolveHealth {
                     logger.info("StatsD host resolves again", ["address": address.description, "resolved": addresses.map(\.description).joined(separator: " ")])

@@ -210,6 +210,47 @@ struct StatsDPluginTests {
         #expect(clock.now - stopStarted < .seconds(3))
     }
 
+    @Test("a host name is resolved (localhost), whichever address family it lists first", .timeLimit(.minutes(1)))
+    func hostName() async throws {
+        let listener = try UDPListener()
+        defer { listener.close() }
+        let harness = try await Self.start(StatsDPlugin.Configuration(address: StatsDAddress(host: "localhost", port: listener.port), interval: .seconds(60)))
+        #expect(await harness.time.waitForSleepers(1))
+        await harness.plugin.publish(Fixtures.realisticState(cities: 5))
+        let prepared = Int(harness.plugin.statistics.preparedPackets)
+        // If localhost lists ::1 first, that address refuses and the next flush uses 127.0.0.1.
+        var arrived = await listener.waitForDatagrams(prepared, timeout: .seconds(2)).count >= prepared
+        for _ in 0..<3 where !arrived {
+            await harness.time.advance(by: .seconds(60), sleepers: 1)
+            arrived = await listener.waitForDatagrams(prepared, timeout: .seconds(2)).count >= prepared
+        }
+        #expect(arrived)
+        #expect(harness.plugin.statistics.resolveErrors == 0)
+        await harness.plugin.stop()
+    }
+
+    @Test("the host name is resolved again after resolve_interval_seconds (injected clock)", .timeLimit(.minutes(1)))
+    func reResolve() async throws {
+        let listener = try UDPListener()
+        defer { listener.close() }
+        let harness = try await Self.start(StatsDPlugin.Configuration(address: StatsDAddress(host: "localhost", port: listener.port),
+                                                                       interval: .seconds(60), resolveInterval: .seconds(120)))
+        #expect(await harness.time.waitForSleepers(1))
+        func resolutions() -> Int { harness.logs.lines(containing: "resolved StatsD host").count }
+        await harness.plugin.publish(Fixtures.realisticState(cities: 5))
+        let prepared = UInt64(harness.plugin.statistics.preparedPackets)
+        func attempted() -> UInt64 { harness.plugin.statistics.packets + harness.plugin.statistics.sendErrors }
+        #expect(await Self.eventually { attempted() >= prepared })
+        #expect(resolutions() == 1)
+        await harness.time.advance(by: .seconds(60), sleepers: 1)
+        #expect(await Self.eventually { attempted() >= 2 * prepared })
+        #expect(resolutions() == 1, "resolved again before the interval")
+        await harness.time.advance(by: .seconds(60), sleepers: 1)
+        #expect(await Self.eventually { attempted() >= 3 * prepared })
+        #expect(resolutions() == 2, "not resolved again after the interval")
+        await harness.plugin.stop()
+    }
+
     @Test("self-metrics: names, kinds and the exporter label", .timeLimit(.minutes(1)))
     func selfMetrics() async throws {
         let listener = try UDPListener()
