@@ -10,9 +10,10 @@ import Synchronization
 ///
 /// - **Latest wins**: if a flush is still waiting when the next one arrives (the queue is stuck in
 ///   a slow DNS lookup), the older one is dropped and counted as superseded.
-/// - **Resolution**: the host is resolved at the first flush and again when
-///   `resolveInterval` has passed since the last attempt (`nil`: never again); while no
-///   address is known, every flush tries once more. IP literals are never looked up. All
+/// - **Resolution**: the host is resolved when the plugin starts (in the background) and again at
+///   the first flush after `resolveInterval` has passed since the last attempt (`nil`: never
+///   again); a failure keeps the previous addresses, and while none is known every flush tries
+///   once more. IP literals are never looked up. All
 ///   addresses are kept; when the current one refuses (ECONNREFUSED), the next flush uses the next
 ///   address (e.g. `localhost` → `::1` refused → `127.0.0.1`).
 /// - **Sending**: a non-blocking, connected UDP socket (so the kernel reports ICMP port-unreachable
@@ -64,9 +65,9 @@ final class UDPSender: Sendable {
 
     /// Hands `datagrams` to the sender's queue and returns at once.
     func flush(_ datagrams: [Datagram]) {
-        counters.flushes.add(1)
         let schedule = pending.withLock { state -> Bool in
             guard !state.closed else { return false }
+            counters.flushes.add(1)
             if state.datagrams != nil { counters.supersededFlushes.add(1) }
             state.datagrams = datagrams
             if state.scheduled { return false }
