@@ -100,9 +100,13 @@ public final class StatsDPlugin: ExporterPlugin {
     /// How long `stop` waits for the sender's queue (it may be in a slow DNS lookup).
     public static let stopTimeout = Duration.seconds(2)
 
-    public init(name: String = StatsDPlugin.configType, configuration: Configuration) {
+    private let resolver: StatsDResolver
+
+    /// `resolver` turns the address's host name into IP addresses (tests inject slow or failing ones).
+    public init(name: String = StatsDPlugin.configType, configuration: Configuration, resolver: StatsDResolver = .system) {
         self.name = name
         self.configuration = configuration
+        self.resolver = resolver
         encoder = configuration.encoder
         packer = DatagramPacker(maxPayloadBytes: configuration.maxPacketBytes)
         encodingQueue = DispatchQueue(label: "wechat-portrait-exporter.\(name).encoding")
@@ -115,7 +119,7 @@ public final class StatsDPlugin: ExporterPlugin {
     public var statistics: StatsDStatistics { counters.values }
 
     public func start(context: PluginContext) async throws {
-        let sender = UDPSender(address: configuration.address, resolveInterval: configuration.resolveInterval, time: context.time,
+        let sender = UDPSender(address: configuration.address, resolveInterval: configuration.resolveInterval, resolver: resolver, time: context.time,
                                logger: context.logger.with("exporter", name), counters: counters, label: name)
         var resend: Task<Void, Never>?
         if let interval = configuration.interval {

@@ -25,6 +25,7 @@ import Synchronization
 final class UDPSender: Sendable {
     let address: StatsDAddress
     private let resolveInterval: Duration?
+    private let resolver: StatsDResolver
     private let time: any TimeSource
     private let logger: Logger
     private let counters: StatsDCounters
@@ -54,9 +55,11 @@ final class UDPSender: Sendable {
         case failing(String)
     }
 
-    init(address: StatsDAddress, resolveInterval: Duration?, time: any TimeSource, logger: Logger, counters: StatsDCounters, label: String) {
+    init(address: StatsDAddress, resolveInterval: Duration?, resolver: StatsDResolver, time: any TimeSource, logger: Logger,
+         counters: StatsDCounters, label: String) {
         self.address = address
         self.resolveInterval = resolveInterval
+        self.resolver = resolver
         self.time = time
         self.logger = logger
         self.counters = counters
@@ -179,7 +182,7 @@ final class UDPSender: Sendable {
         }
         guard due else { return true }
         link.lastResolveAttempt = now
-        switch SocketAddress.resolve(address) {
+        switch resolve() {
         case .success(let addresses):
             logger.debug("resolved StatsD host", ["address": address.description, "resolved": addresses.map(\.description).joined(separator: " ")])
             if link.resolveHealth != .ok {
@@ -202,6 +205,25 @@ final class UDPSender: Sendable {
             }
         }
         return !link.addresses.isEmpty
+    }
+
+    /// The socket addresses of the target: IP literals directly, host names through `resolver`.
+    private func resolve() -> Result<[SocketAddress], StatsDResolver.Failure> {
+        if address.isNumeric { return SocketAddress.lookup(host: address.host, port: address.port, numericOnly: true) }
+        let hosts: [String]
+        do throws(StatsDResolver.Failure) {
+            hosts = try resolver.resolve(address.host)
+        } catch {
+            return .failure(error)
+        }
+        var addresses: [SocketAddress] = []
+        for host in hosts {
+            if case .success(let found) = SocketAddress.lookup(host: host, port: address.port, numericOnly: true) {
+                for candidate in found where !addresses.contains(candidate) { addresses.append(candidate) }
+            }
+        }
+        if addresses.isEmpty { return .failure(StatsDResolver.Failure("no usable IPv4 or IPv6 address")) }
+        return .success(addresses)
     }
 
     /// Opens and connects a socket to the current address if not already.
