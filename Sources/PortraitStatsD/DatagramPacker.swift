@@ -174,7 +174,7 @@ public struct DatagramPacker: Sendable {
         let classWeights = Set(weights).sorted(by: >)
         let classOf = Dictionary(uniqueKeysWithValues: classWeights.enumerated().map { ($1, $0) })
         var stacks = [[Int]](repeating: [], count: classWeights.count)
-        for index in weights.indices.reversed() { stacks[classOf[weights[index]]!].append(index) }
+        for index in weights.indices.reversed() { if let k = classOf[weights[index]] { stacks[k].append(index) } }
         var remaining = weights.count
         var remainingWeight = weights.reduce(0, +)
         var bins: [[Int]] = []

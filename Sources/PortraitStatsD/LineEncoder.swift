@@ -53,7 +53,8 @@ public struct EncodedLines: Sendable, Equatable {
 ///    `OPPO_R9`; in `plain` also equal names with different ids) are told apart: the one whose name
 ///    was not altered by sanitizing keeps it (if several, the one with the smallest id, none first),
 ///    every other gets `_` + the 8-hex-digit FNV-1a hash of its raw name, a zero byte and its id in
-///    decimal. App names colliding across the state get the same treatment (hash of the raw name).
+///    decimal (nothing without an id). App names colliding across the state get the same treatment
+///    (apps have no id: hash of the raw name and a zero byte).
 /// 3. Values are then shortened (the hash covers the whole value, so distinct values stay distinct).
 /// 4. Should two lines of the state still share an identity (this needs a 32-bit hash collision),
 ///    they are summed, so the output never holds two lines with one identity.
@@ -89,9 +90,9 @@ public struct StatsDLineEncoder: Sendable {
 
     /// The longest window, segment and dimension label values.
     static let longestFixedLabels: (window: Int, segment: Int, dimension: Int) = (
-        Window.allCases.map(\.rawValue.utf8.count).max()!,
-        Segment.allCases.map(\.rawValue.utf8.count).max()!,
-        Dimension.allCases.map(\.rawValue.utf8.count).max()!
+        Window.allCases.map(\.rawValue.utf8.count).max() ?? 0,
+        Segment.allCases.map(\.rawValue.utf8.count).max() ?? 0,
+        Dimension.allCases.map(\.rawValue.utf8.count).max() ?? 0
     )
 
     /// The smallest `maxNameBytes` that leaves every label value `StatsDSanitizer.minimumValueBytes`

@@ -64,8 +64,8 @@ public struct StatsDSanitizer: Sendable {
             } else if StatsDSanitizer.isInvisibleOrBreaking(scalar) {
                 bytes.append(StatsDSanitizer.replacement)
                 altered = true
-            } else {
-                bytes.append(contentsOf: UTF8.encode(scalar)!)
+            } else if let encoded = UTF8.encode(scalar) {
+                bytes.append(contentsOf: encoded)
             }
         }
         return Value(bytes: bytes, altered: altered)
