@@ -82,7 +82,8 @@ final class TCPSink: OutputSink, @unchecked Sendable {
             progress.error = outcome.stalled
                 ? OutputError("send to \(address)", code: 0, detail: "the peer accepted no byte for \(stallTimeout)")
                 : OutputError("send to \(address)", code: code)
-            progress.resend = dropConnection(measure: false)
+            // A stalled connection is still intact, so SIOCOUTQ is exact; after a reset it is not.
+            progress.resend = dropConnection(measure: outcome.stalled)
         } else {
             releaseAcknowledged()
         }
