@@ -42,8 +42,9 @@ final class FileSink: OutputSink, @unchecked Sendable {
 
     func prepare(idle: Bool) -> OutputProgress {
         if fd >= 0 && !idle { checkRotation() }
-        if fd < 0, let error = open() { return OutputProgress(error: error) }
-        return OutputProgress()
+        guard fd < 0 else { return OutputProgress() }
+        if let error = open() { return OutputProgress(error: error) }
+        return OutputProgress(opened: true)
     }
 
     func write(_ batch: Batch, budget: Duration) -> OutputProgress {

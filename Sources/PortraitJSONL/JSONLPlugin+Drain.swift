@@ -96,7 +96,8 @@ extension JSONLPlugin {
                 await pause(backoff.next(), time: time)
                 continue loop
             }
-            health.succeeded(logger: logger, output: output)
+            // An output is healthy again once a write succeeds, or once it opened while idle.
+            if prepared.opened && !hasWork { health.succeeded(logger: logger, output: output) }
 
             guard let batch = takeBatch() else {
                 if !stopping { await bell.wait(timeout: configuration.idleCheckInterval, time: time) }
@@ -115,7 +116,10 @@ extension JSONLPlugin {
                 await pause(backoff.next(), time: time)
                 continue loop
             }
-            if progress.written > 0 { backoff.reset() }
+            if progress.written > 0 {
+                backoff.reset()
+                health.succeeded(logger: logger, output: output)
+            }
         }
 
         await runtime.io.run {

@@ -51,6 +51,8 @@ struct OutputProgress: Sendable {
     /// Records written earlier that must be written again, oldest first (TCP: lines the peer
     /// had not acknowledged when the connection failed). They go back to the front of the queue.
     var resend: [[UInt8]] = []
+    /// `prepare` opened the file or connected (rather than finding the output already open).
+    var opened = false
 }
 
 /// One destination of JSON lines (stdout, a file, a TCP peer).

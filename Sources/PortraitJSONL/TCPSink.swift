@@ -63,7 +63,7 @@ final class TCPSink: OutputSink, @unchecked Sendable {
                 logger.info("jsonl tcp connection failed; reconnecting", ["address": address, "error": Posix.message(code)])
             }
         }
-        if let error = connect() { progress.error = error }
+        if let error = connect() { progress.error = error } else { progress.opened = true }
         return progress
     }
 
