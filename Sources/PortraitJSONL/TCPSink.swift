@@ -12,10 +12,12 @@ import PortraitCore
 ///   connection. A line cut short by a failure is written again, whole, on the next connection
 ///   (the fragment left on the dead connection has no newline, so collectors discard it).
 /// - Lines written on a connection are kept until the peer's TCP has acknowledged them
-///   (`SIOCOUTQ`); when the connection fails they are written again on the next one. A peer that
-///   read everything before closing (a clean restart) therefore gets every line exactly once; a
-///   peer that crashes may get some lines twice.
-/// - A peer that accepts no byte for `stallTimeout` is treated as dead.
+///   (`SIOCOUTQ`); when the connection fails they are written again on the next one, and the
+///   old connection is reset so that it does not deliver them late as well. A peer that read
+///   everything before closing (a clean restart) therefore gets every line exactly once; a
+///   connection that fails abruptly may leave some lines delivered twice (at least once).
+/// - A peer that accepts no byte for `stallTimeout` is treated as dead (the connection is
+///   reset; lines it had not acknowledged are written again on the next connection).
 final class TCPSink: OutputSink, @unchecked Sendable {
     let host: String
     let port: UInt16
@@ -83,7 +85,7 @@ final class TCPSink: OutputSink, @unchecked Sendable {
                 ? OutputError("send to \(address)", code: 0, detail: "the peer accepted no byte for \(stallTimeout)")
                 : OutputError("send to \(address)", code: code)
             // A stalled connection is still intact, so SIOCOUTQ is exact; after a reset it is not.
-            progress.resend = dropConnection(measure: outcome.stalled)
+            progress.resend = dropConnection(measure: outcome.stalled, cutLine: outcome.position > outcome.lineBytes)
         } else {
             releaseAcknowledged()
         }
@@ -143,12 +145,23 @@ final class TCPSink: OutputSink, @unchecked Sendable {
 
     /// Closes the socket and returns the lines to write again. With `measure`, lines the peer
     /// acknowledged are released first (only valid while the send queue is intact).
-    private func dropConnection(measure: Bool) -> [[UInt8]] {
+    ///
+    /// When anything will be written again (or a line was cut short), the connection is reset
+    /// (`SO_LINGER` 0) rather than closed: the kernel then discards what the peer has not
+    /// acknowledged instead of delivering it after the fact, so the resend does not duplicate it.
+    /// What the peer's kernel already holds stays readable for the peer.
+    private func dropConnection(measure: Bool, cutLine: Bool = false) -> [[UInt8]] {
         if measure { releaseAcknowledged() }
         let resend = unacknowledged[unacknowledgedHead...].map(\.line)
         unacknowledged.removeAll()
         unacknowledgedHead = 0
-        if fd >= 0 { _ = Glibc.close(fd) }
+        if fd >= 0 {
+            if !resend.isEmpty || cutLine {
+                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            }
+            _ = Glibc.close(fd)
+        }
         fd = -1
         sent = 0
         return resend

@@ -138,32 +138,51 @@ final class TestListener: @unchecked Sendable {
 
     /// Starts listening on `port` (0: any free port). `receiveBuffer` shrinks SO_RCVBUF;
     /// `paused` starts without reading (accepting still works).
-    init(port: UInt16 = 0, receiveBuffer: Int32? = nil, paused: Bool = false) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    init(port: UInt16 = 0, ipv6: Bool = false, receiveBuffer: Int32? = nil, paused: Bool = false) throws {
+        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        var storage = sockaddr_storage()
+        var length: socklen_t
+        if ipv6 {
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                    address.pointee.sin6_family = sa_family_t(AF_INET6)
+                    address.pointee.sin6_port = port.bigEndian
+                    _ = inet_pton(AF_INET6, "::1", &address.pointee.sin6_addr)
+                }
+            }
+        } else {
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                    address.pointee.sin_family = sa_family_t(AF_INET)
+                    address.pointee.sin_port = port.bigEndian
+                    address.pointee.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+                }
+            }
+        }
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
             let code = errno
             close(fd)
             throw POSIXError(.init(rawValue: code) ?? .EIO)
         }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
+        length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        self.port = UInt16(bigEndian: actual.sin_port)
+        // sin_port and sin6_port are at the same offset.
+        self.port = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
         self.listenFD = fd
         control.withLock { $0.paused = paused }
         let thread = Thread { [self] in self.run() }
@@ -171,9 +190,9 @@ final class TestListener: @unchecked Sendable {
     }
 
     /// A port on which nobody listens (for now).
-    static func freePort() throws -> UInt16 {
+    static func freePort() async throws -> UInt16 {
         let listener = try TestListener()
-        listener.stop(.reset)
+        await listener.stopped(.reset)
         return listener.port
     }
 
@@ -185,10 +204,21 @@ final class TestListener: @unchecked Sendable {
     /// Starts reading (after `paused: true`).
     func resume() { control.withLock { $0.paused = false } }
 
-    /// Stops the listener and waits for its thread.
+    /// Stops the listener and waits for its thread (blocking: not for the cooperative pool).
     func stop(_ mode: StopMode = .graceful) {
         control.withLock { $0.stop = mode }
         exited.wait()
+    }
+
+    /// `stop` without blocking a cooperative thread: the wait happens on a thread of its own.
+    func stopped(_ mode: StopMode = .graceful) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let thread = Thread { [self] in
+                self.stop(mode)
+                continuation.resume()
+            }
+            thread.start()
+        }
     }
 
     private final class Connection {
@@ -260,10 +290,9 @@ final class TestListener: @unchecked Sendable {
                 exited.signal()
                 return
             }
+            let polled = paused ? [] : connections
             var descriptors = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
-            if !paused {
-                descriptors += connections.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            }
+            descriptors += polled.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             guard poll(&descriptors, nfds_t(descriptors.count), 10) > 0 else { continue }
             if descriptors[0].revents != 0 {
                 let fd = accept(listenFD, nil, nil)
@@ -276,10 +305,8 @@ final class TestListener: @unchecked Sendable {
                     connections.append(Connection(fd: fd, index: index))
                 }
             }
-            if !paused {
-                for (i, connection) in connections.enumerated() where descriptors[i + 1].revents != 0 {
-                    if !read(connection) { finish(connection) }
-                }
+            for (i, connection) in polled.enumerated() where descriptors[i + 1].revents != 0 {
+                if !read(connection) { finish(connection) }
             }
         }
     }
