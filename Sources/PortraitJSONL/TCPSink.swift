@@ -288,7 +288,9 @@ final class TCPSink: OutputSink, @unchecked Sendable {
             portText = rest.dropFirst()
             guard host.contains(":") else { return .failure(AddressError("brackets are only for IPv6 addresses")) }
             var probe = in6_addr()
-            guard inet_pton(AF_INET6, String(host), &probe) == 1 else {
+            // A zone (`fe80::1%eth0`) is left to getaddrinfo.
+            let literal = host.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            guard inet_pton(AF_INET6, String(literal), &probe) == 1 else {
                 return .failure(AddressError("\"\(host)\" is not an IPv6 address"))
             }
         } else {
@@ -302,7 +304,7 @@ final class TCPSink: OutputSink, @unchecked Sendable {
             }
         }
         guard let port = UInt16(portText), port > 0 else {
-            return .failure(AddressError("the port must be 1…65535, found \"\(portText)\""))
+            return .failure(AddressError("the port must be 1…65535"))
         }
         return .success((String(host), port))
     }
