@@ -83,31 +83,45 @@ extension JSONLPlugin {
             }
             if stopping && !hasWork { break loop }
 
-            // Open, reconnect, notice rotation or a dead peer.
-            let prepared = await runtime.io.run {
-                let progress = sink.prepare(idle: !hasWork)
-                metrics.connected.store(sink.isOpen ? 1 : 0, ordering: .relaxed)
-                return progress
-            }
-            requeue(prepared.resend)
-            if let error = prepared.error {
-                metrics.writeErrors.add(1, ordering: .relaxed)
-                health.failed(error, logger: logger, output: output)
-                await pause(backoff.next(), time: time)
-                continue loop
-            }
-            // An output is healthy again once a write succeeds, or once it opened while idle.
-            if prepared.opened && !hasWork { health.succeeded(logger: logger, output: output) }
-
             guard let batch = takeBatch() else {
-                if !stopping { await bell.wait(timeout: configuration.idleCheckInterval, time: time) }
+                // Idle: open the output if needed; TCP also notices a dead peer and reconnects.
+                let prepared = await runtime.io.run {
+                    let progress = sink.prepare(idle: true)
+                    metrics.connected.store(sink.isOpen ? 1 : 0, ordering: .relaxed)
+                    return progress
+                }
+                requeue(prepared.resend)
+                if let error = prepared.error {
+                    metrics.writeErrors.add(1, ordering: .relaxed)
+                    health.failed(error, logger: logger, output: output)
+                    await pause(backoff.next(), time: time)
+                    continue loop
+                }
+                if prepared.opened { health.succeeded(logger: logger, output: output) }
+                if prepared.resend.isEmpty && !stopping {
+                    await bell.wait(timeout: configuration.idleCheckInterval, time: time)
+                }
                 continue loop
             }
+
+            // Check the output (rotation, dead peer, reconnect) right before writing, in the same
+            // hop as the write, so nothing can slip in between.
             let budget = configuration.writeBudget
-            let progress = await runtime.io.run {
-                let progress = sink.write(batch, budget: budget)
-                metrics.connected.store(sink.isOpen ? 1 : 0, ordering: .relaxed)
-                return progress
+            let (prepared, written) = await runtime.io.run { () -> (OutputProgress, OutputProgress?) in
+                defer { metrics.connected.store(sink.isOpen ? 1 : 0, ordering: .relaxed) }
+                let prepared = sink.prepare(idle: false)
+                // Lines to write again come before the batch: put both back and start over.
+                guard prepared.error == nil, prepared.resend.isEmpty else { return (prepared, nil) }
+                return (prepared, sink.write(batch, budget: budget))
+            }
+            guard let progress = written else {
+                complete(batch, OutputProgress(resend: prepared.resend))
+                if let error = prepared.error {
+                    metrics.writeErrors.add(1, ordering: .relaxed)
+                    health.failed(error, logger: logger, output: output)
+                    await pause(backoff.next(), time: time)
+                }
+                continue loop
             }
             complete(batch, progress)
             if let error = progress.error {
