@@ -70,8 +70,9 @@ final class FileSink: OutputSink, @unchecked Sendable {
         return progress
     }
 
-    func reopen() {
+    func reopen() -> Bool {
         closeDescriptor()
+        return true
     }
 
     func close() {

@@ -73,9 +73,10 @@ extension JSONLPlugin {
             case .exit:
                 break loop
             case .reopen:
-                await runtime.io.run { sink.reopen() }
-                logger.info("jsonl output reopened (SIGHUP)", ["output": output])
-                backoff.reset()
+                if await runtime.io.run({ sink.reopen() }) {
+                    logger.info("jsonl output reopened (SIGHUP)", ["output": output])
+                    backoff.reset()
+                }
                 continue loop
             case .proceed(let work, let stop):
                 hasWork = work

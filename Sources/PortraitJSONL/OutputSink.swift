@@ -74,8 +74,9 @@ protocol OutputSink: AnyObject, Sendable {
     /// Writes the batch's records in order. Returns at a record boundary, after all records or
     /// after about `budget` of real time, or at the first failure.
     func write(_ batch: Batch, budget: Duration) -> OutputProgress
-    /// Closes the output so that the next `prepare` opens it again (SIGHUP).
-    func reopen()
+    /// Closes the output so that the next `prepare` opens it again (SIGHUP). Returns whether
+    /// there was anything to reopen (a file); stdout and TCP have nothing to do.
+    func reopen() -> Bool
     /// Releases the output for good (flushed records stay written).
     func close()
 }

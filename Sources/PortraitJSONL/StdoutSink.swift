@@ -37,7 +37,7 @@ final class StdoutSink: OutputSink, @unchecked Sendable {
         return progress
     }
 
-    func reopen() {}
+    func reopen() -> Bool { false }
     func close() {}
 
     /// Runs `body` with SIGPIPE blocked on this thread; a SIGPIPE that `body` raised is consumed

@@ -92,8 +92,9 @@ final class TCPSink: OutputSink, @unchecked Sendable {
         return progress
     }
 
-    func reopen() {
+    func reopen() -> Bool {
         // Nothing to reopen: a connection is re-established when it fails.
+        false
     }
 
     /// Closes the connection after giving the peer up to a second to acknowledge what was written.
