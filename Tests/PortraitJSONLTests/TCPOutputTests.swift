@@ -137,7 +137,9 @@ struct TCPOutputTests {
         }
         let expected = Fixtures.expectedLines(snapshots)
         #expect(listener.connections >= 2)
-        #expect(harness.log.lines(containing: "accepted no byte").count == 1)
+        // Logged when the output starts failing (again, if a later connection got some lines
+        // through and then stalled too before the listener resumed).
+        #expect(harness.log.lines(containing: "accepted no byte").count >= 1)
         listener.resume()
         #expect(await eventually { listener.lines.last == expected.last })
         await harness.plugin.stop()
