@@ -53,6 +53,7 @@ public final class JSONLPlugin: ExporterPlugin {
 
     /// Output, limits and timeouts of the plugin.
     public struct Configuration: Sendable {
+        /// Where the lines go (config `output`, `path`, `address`).
         public var output: Output
         /// Records the queue holds while the output is slow or down; beyond it the oldest are
         /// dropped (default 100 000).
@@ -83,7 +84,9 @@ public final class JSONLPlugin: ExporterPlugin {
         }
     }
 
+    /// `jsonl`, or `jsonl#N` for `exporters[N]` with N > 0: the `exporter` label of the metrics.
     public let name: String
+    /// Output, limits and timeouts, fixed at construction.
     public let configuration: Configuration
     let encoder: RecordEncoder
     let metrics = JSONLMetrics()
@@ -248,23 +251,6 @@ public final class JSONLPlugin: ExporterPlugin {
         if warn, let logger = runtime.withLock({ $0?.logger }) {
             logger.warning("jsonl queue is full; dropping the oldest records until the output catches up",
                            ["output": summary, "queue_max_records": String(configuration.queueMaxRecords)])
-        }
-    }
-}
-
-/// A serial dispatch queue for the plugin's blocking system calls, so that they never run on
-/// Swift's cooperative thread pool.
-struct IOQueue: Sendable {
-    let queue: DispatchQueue
-
-    init(label: String) {
-        queue = DispatchQueue(label: label)
-    }
-
-    /// Runs `body` on the queue and returns its result.
-    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: body()) }
         }
     }
 }

@@ -111,3 +111,28 @@ struct EmissionTests {
         #expect(harness.log.lines(containing: "records left unwritten").count == 1)
     }
 }
+
+@Suite("Emission through the plugin host")
+struct HostEmissionTests {
+    @Test("behind PluginHost (latest-wins lanes): the newest data of every key is written, and stop flushes it")
+    func throughHost() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("portrait.jsonl")
+        let plugin = JSONLPlugin(name: "jsonl", configuration: JSONLPlugin.Configuration(output: .file(path: path)))
+        let host = PluginHost(plugins: [plugin])
+        let log = RecordingLogSink()
+        try await host.start(context: PluginContext(
+            status: StatusBoard(apps: [Fixtures.shop], windows: Window.allCases, startedAt: Date()),
+            selfMetrics: SelfMetricsRegistry(), logger: Logger(sink: log), time: SystemTimeSource()))
+        let a = Fixtures.snapshot(window: .day1, seed: 1, perBreakdown: 1)
+        let b = Fixtures.snapshot(window: .day7, seed: 2, perBreakdown: 1)
+        host.publish(Fixtures.state([a], generation: 1))
+        host.publish(Fixtures.state([a, b], generation: 2))
+        await host.stop()
+        let written = lines(path)
+        let expected = Fixtures.expectedLines([a, b])
+        #expect(written == expected, "the second state alone or both in turn give the same lines")
+        #expect(log.lines(containing: "left unwritten").isEmpty)
+    }
+}
