@@ -241,6 +241,13 @@ final class TCPSink: OutputSink, @unchecked Sendable {
                     : OutputError("connect to \(address)", code: code)
                 continue
             }
+            if Self.isConnectedToItself(candidate) {
+                // With nobody listening on a local port in the ephemeral range, a connect can
+                // pick that very port as its source and "succeed" (TCP simultaneous open).
+                _ = Glibc.close(candidate)
+                lastError = OutputError("connect to \(address)", code: ECONNREFUSED)
+                continue
+            }
             setOption(candidate, SOL_SOCKET, SO_KEEPALIVE, 1)
             setOption(candidate, Int32(IPPROTO_TCP), TCP_KEEPIDLE, 30)
             setOption(candidate, Int32(IPPROTO_TCP), TCP_KEEPINTVL, 10)
@@ -264,6 +271,24 @@ final class TCPSink: OutputSink, @unchecked Sendable {
         var size = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(candidate, SOL_SOCKET, SO_ERROR, &code, &size) == 0 else { return errno }
         return code == 0 ? nil : code
+    }
+
+    /// Whether the socket's local and peer addresses are the same.
+    static func isConnectedToItself(_ socket: Int32) -> Bool {
+        var local = sockaddr_storage()
+        var peer = sockaddr_storage()
+        var localLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let gotLocal = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &localLength) }
+        }
+        let gotPeer = withUnsafeMutablePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socket, $0, &peerLength) }
+        }
+        guard gotLocal == 0, gotPeer == 0, localLength == peerLength else { return false }
+        return withUnsafeBytes(of: &local) { a in
+            withUnsafeBytes(of: &peer) { b in a.prefix(Int(localLength)).elementsEqual(b.prefix(Int(peerLength))) }
+        }
     }
 
     private func setOption(_ socket: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {

@@ -74,6 +74,9 @@ struct TCPOutputTests {
         let producer = Task { await Self.publish(Array(snapshots[..<20]), to: plugin, gap: .milliseconds(10)) }
         #expect(await eventually { first.lineCount >= 1000 })
         await first.stopped(.graceful)
+        // Keep the port from other tests' listeners while it is down.
+        let hold = try TestListener.ReservedPort(port: port)
+        defer { hold.release() }
         await producer.value
         let rest = Task { await Self.publish(Array(snapshots[20...]), to: plugin, gap: .milliseconds(10)) }
         #expect(await eventually { harness.metric("wechat_portrait_jsonl_connected") == 0 })
@@ -157,7 +160,9 @@ struct TCPOutputTests {
 
     @Test("a full queue drops the oldest records and counts them; the newest arrive in order")
     func overflow() async throws {
-        let port = try await TestListener.freePort()
+        let reserved = try TestListener.ReservedPort()
+        defer { reserved.release() }
+        let port = reserved.port
         var configuration = Self.configuration(port: port)
         configuration.queueMaxRecords = 50
         configuration.reconnectMax = .milliseconds(20)
@@ -196,7 +201,9 @@ struct TCPOutputTests {
 
     @Test("stop() cuts a long reconnect backoff short and flushes to a listener that just came back")
     func stopFlushesAfterOutage() async throws {
-        let port = try await TestListener.freePort()
+        let reserved = try TestListener.ReservedPort()
+        defer { reserved.release() }
+        let port = reserved.port
         var configuration = Self.configuration(port: port)
         configuration.reconnectMax = .seconds(30)
         let harness = try await Harness.start(configuration)
@@ -217,7 +224,9 @@ struct TCPOutputTests {
 
     @Test("stop() gives up after shutdown_timeout_seconds when nobody listens, and says what was lost")
     func stopGivesUp() async throws {
-        let port = try await TestListener.freePort()
+        let reserved = try TestListener.ReservedPort()
+        defer { reserved.release() }
+        let port = reserved.port
         var configuration = Self.configuration(port: port)
         configuration.shutdownTimeout = .milliseconds(300)
         let harness = try await Harness.start(configuration)
@@ -252,6 +261,43 @@ struct TCPOutputTests {
         await harness.plugin.stop()
         #expect(await eventually(timeout: .seconds(5)) { listener.lines == Fixtures.expectedLines(snapshots) })
         await listener.stopped()
+    }
+
+    @Test("a socket connected to itself (nobody listens, source port = destination port) is recognised")
+    func selfConnect() async throws {
+        func loopback(_ port: UInt16) -> sockaddr_in {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            return address
+        }
+        func connectSocket(_ fd: Int32, _ port: UInt16) -> Int32 {
+            var address = loopback(port)
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        let reserved = try TestListener.ReservedPort()
+        let port = reserved.port
+        reserved.release()
+        // Bound to the port it then connects to: TCP simultaneous open with itself.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = loopback(port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0)
+        try #require(connectSocket(fd, port) == 0)
+        #expect(TCPSink.isConnectedToItself(fd))
+
+        let listener = try TestListener()
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        try #require(connectSocket(client, listener.port) == 0)
+        #expect(!TCPSink.isConnectedToItself(client))
+        await listener.stopped(.reset)
     }
 
     static var ipv6Loopback: Bool {

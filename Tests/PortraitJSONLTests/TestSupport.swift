@@ -189,11 +189,40 @@ final class TestListener: @unchecked Sendable {
         thread.start()
     }
 
-    /// A port on which nobody listens (for now).
-    static func freePort() async throws -> UInt16 {
-        let listener = try TestListener()
-        await listener.stopped(.reset)
-        return listener.port
+    /// A loopback port on which nobody listens until a `TestListener` is started on it: bound
+    /// (with SO_REUSEADDR) but not listening, so connects are refused, no other test's listener
+    /// can be given the port, and no connect can pick it as its source port. Close it when done.
+    final class ReservedPort: @unchecked Sendable {
+        let port: UInt16
+        private var fd: Int32
+
+        /// Reserves `port`, or any free port when 0.
+        init(port: UInt16 = 0) throws {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+                }
+            }
+            guard bound else {
+                close(fd)
+                throw POSIXError(.EADDRNOTAVAIL)
+            }
+            self.fd = fd
+            self.port = UInt16(bigEndian: address.sin_port)
+        }
+
+        func release() {
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
     }
 
     var snapshot: Received { received.withLock { $0 } }
