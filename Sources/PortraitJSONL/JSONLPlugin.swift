@@ -25,12 +25,16 @@ import Synchronization
 /// a record leaves the queue only after its whole line was written; a line cut short by a
 /// failure is written again, whole (the file output removes the fragment; over TCP the fragment
 /// stays on the dead connection without its newline, and collectors drop an unterminated last
-/// line). Over TCP, lines the peer has not acknowledged when a connection fails are written
-/// again on the next connection; a clean peer restart (the collector reads what it was sent
-/// before closing) therefore delivers every record exactly once, in order. Limits: a peer that
-/// acknowledged lines but never read them (it crashed) loses them — the newline protocol has no
-/// application acknowledgement; a full queue drops the oldest records; `stop()` gives up after
-/// `shutdown_timeout_seconds`.
+/// line). Over TCP, a dead peer is noticed before the next batch is written (poll for
+/// hang-up/EOF/reset), and lines the peer's TCP has not acknowledged (`SIOCOUTQ`) when a
+/// connection fails are written again on the next connection, the old one being reset so it
+/// cannot deliver them late; a clean peer restart (the collector reads what it was sent before
+/// closing) therefore delivers every record exactly once, in order, and an abrupt failure may
+/// duplicate a few lines. A peer that accepts no byte for 30 s is given up the same way.
+/// Limits: lines a peer's kernel acknowledged but the collector never read (it crashed or
+/// closed with unread data) are lost — the newline protocol has no application
+/// acknowledgement; a full queue drops the oldest records; stdout cannot take back a partial
+/// line after a failed write; `stop()` gives up after `shutdown_timeout_seconds`.
 public final class JSONLPlugin: ExporterPlugin {
     /// Where the lines go.
     public enum Output: Sendable, Equatable, CustomStringConvertible {
