@@ -22,8 +22,8 @@ extension JSONLPlugin {
     /// | `shutdown_timeout_seconds` | 0…300 s that `stop` spends writing what is queued | 5 |
     /// | `summary_records` | emit a `snapshot` record after each snapshot's bucket records | true |
     ///
-    /// The plugin is named `jsonl` when it is `exporters[0]`, else `jsonl#N` with N its index in
-    /// `exporters`, so several instances have distinct names (the `exporter` label of its metrics).
+    /// The first `jsonl` entry is named `jsonl`, a second one `jsonl#1`, and so on (the factory's
+    /// `index` counts entries of this type), so several instances have distinct names (the `exporter` label of its metrics).
     public static let factory = ExporterFactory(
         type: configType,
         summary: "JSON lines (one record per bucket) to stdout, a logrotate-safe file or a TCP collector"

@@ -20,8 +20,8 @@ extension StatsDPlugin {
     /// | `max_name_bytes` | limit for names and tag values, 16…4096 bytes (see `StatsDLineEncoder`) | 127 |
     /// | `resolve_interval_seconds` | host name re-resolution period, 1…86400 s; 0 = resolve once | 60 |
     ///
-    /// The plugin is named `statsd` when it is `exporters[0]`, else `statsd#N` with N its index in
-    /// `exporters`, so several instances have distinct names.
+    /// The first `statsd` entry is named `statsd`, a second one `statsd#1`, and so on (the factory's
+    /// `index` counts entries of this type), so several instances have distinct names.
     public static let factory = ExporterFactory(
         type: configType,
         summary: "StatsD gauges over UDP (dogstatsd, influx, graphite or plain lines), re-sent periodically"
