@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+
+/// External programs the deploy tests use, and what happens when one is missing: under `CI=true`
+/// a required tool's absence is a failure (CI installs it, see `.ci/run`); locally the test says
+/// "SKIPPED: …" and passes.
+enum Tools {
+    static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// The executable `name` on PATH (or in the usual system folders), if any.
+    static func find(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let folders = path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        for folder in folders {
+            let candidate = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// `find(name)`, or nil after recording an issue (CI, `requiredInCI`) or printing SKIPPED.
+    static func require(_ name: String, package: String, for purpose: String, requiredInCI: Bool = true,
+                        sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+        if let found = find(name) { return found }
+        if isCI && requiredInCI {
+            Issue.record("\(name) is not installed, but CI must \(purpose) (apt-get install \(package); .ci/run does it)", sourceLocation: sourceLocation)
+        } else {
+            print("SKIPPED: \(name) not installed (apt-get install \(package)); did not \(purpose)")
+        }
+        return nil
+    }
+
+    /// A python3 that can import every module in `modules` (PATH first, then Debian's), if any.
+    static func python(importing modules: [String]) -> String? {
+        var candidates: [String] = []
+        if let onPath = find("python3") { candidates.append(onPath) }
+        candidates.append("/usr/bin/python3")
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            let check = "import " + modules.joined(separator: ", ")
+            if let result = try? Command.run(candidate, ["-c", check], timeout: 30), result.status == 0 { return candidate }
+        }
+        return nil
+    }
+}
+
+/// Runs a program to completion with a bounded wait, optional environment, folder and input.
+enum Command {
+    struct Result: Sendable {
+        var status: Int32
+        /// Standard output and standard error together.
+        var output: String
+    }
+
+    static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
+                    input: String = "", timeout: TimeInterval = 60) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let stdin = Pipe(), output = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = output
+        process.standardError = output
+        let collected = OutputBuffer()
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { collected.append(data) }
+        }
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try? stdin.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            process.terminate()
+            usleep(200_000)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            output.fileHandleForReading.readabilityHandler = nil
+            return Result(status: -1, output: collected.text + "\n[killed after \(Int(timeout)) s]")
+        }
+        process.waitUntilExit()
+        output.fileHandleForReading.readabilityHandler = nil
+        // Whatever arrived after the last handler call.
+        if let rest = try? output.fileHandleForReading.readToEnd(), !rest.isEmpty { collected.append(rest) }
+        return Result(status: process.terminationStatus, output: collected.text)
+    }
+}
+
+/// Bytes collected from a pipe on Foundation's reader thread.
+final class OutputBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ more: Data) { lock.withLock { data.append(more) } }
+    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+}
+
+/// A long-running program started by a test (Prometheus), stopped by `stop()` (SIGTERM, then
+/// SIGKILL) — also from a `defer`, so it never outlives a failed test.
+final class ManagedProcess: @unchecked Sendable {
+    private let process = Process()
+    private let collected = OutputBuffer()
+    private let pipe = Pipe()
+
+    init(_ path: String, _ arguments: [String], directory: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let collected = self.collected
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { collected.append(data) }
+        }
+        try process.run()
+    }
+
+    var output: String { collected.text }
+    var isRunning: Bool { process.isRunning }
+
+    /// Stops the process; returns its exit status, or nil when it had to be killed.
+    @discardableResult
+    func stop(timeout: TimeInterval = 10) -> Int32? {
+        defer { pipe.fileHandleForReading.readabilityHandler = nil }
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+func freeLoopbackPort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw DeployTestError("socket: errno \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw DeployTestError("bind: errno \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { throw DeployTestError("getsockname: errno \(errno)") }
+    return UInt16(bigEndian: address.sin_port)
+}
+
+struct DeployTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
