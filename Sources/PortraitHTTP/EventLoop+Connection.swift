@@ -24,9 +24,13 @@ extension EventLoop {
                 readAvailable(connection)
                 if connection.peerClosed || stopping { closeIfDrained(connection) }
             }
-        case .delayed, .hanging:
-            // Not reading; only hang-up and errors are reported.
+        case .delayed:
+            // Not reading (a half-closed client may still wait for the answer); only hang-up
+            // and errors are reported.
             if events & shim_EPOLLHUP != 0 { close(connection) }
+        case .hanging:
+            // Never answered: a client that gives up (FIN) is let go at once.
+            if events & (shim_EPOLLHUP | shim_EPOLLRDHUP) != 0 { close(connection) }
         case .closed:
             break
         }
@@ -83,6 +87,11 @@ extension EventLoop {
                     close(connection)
                     return
                 }
+                if connection.parser.expectsContinue {
+                    connection.parser.acknowledgeContinue()
+                    sendContinue(connection)
+                    continue
+                }
                 setInterest(connection, shim_EPOLLIN)
                 refreshDeadline(connection)
                 return
@@ -103,7 +112,7 @@ extension EventLoop {
                 if response.hang {
                     connection.state = .hanging
                     connection.lastActivity = now
-                    setInterest(connection, 0)
+                    setInterest(connection, shim_EPOLLRDHUP)
                     refreshDeadline(connection)
                     return
                 }
@@ -135,6 +144,25 @@ extension EventLoop {
         counters.countResponse(status: connection.outStatus)
         writePending(connection)
     }
+
+    /// Queues the interim `100 Continue` (not counted as a response) and writes it; the request
+    /// keeps its original start time for the request timeout.
+    private func sendContinue(_ connection: Connection) {
+        let startedAt = connection.requestStartedAt
+        connection.outHead.removeAll(keepingCapacity: true)
+        connection.outHead.append(contentsOf: Self.continueResponse)
+        connection.outBody = []
+        connection.outOffset = 0
+        connection.closeAfterWrite = false
+        connection.state = .writing
+        writePending(connection)
+        if connection.state == .reading {
+            connection.requestStartedAt = startedAt
+            refreshDeadline(connection)
+        }
+    }
+
+    static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     /// Writes as much of the pending response as the socket takes; on completion moves on to
     /// the next request, or to draining when the connection closes.
@@ -308,12 +336,14 @@ extension EventLoop {
         connection.state = .closed
         connection.held = nil
         connection.outBody = []
+        // Counters before the close, so they are settled by the time the client sees it.
+        openCount -= 1
+        load.subtract(1, ordering: .relaxed)
+        shared.openConnections.subtract(1, ordering: .relaxed)
         Socket.close(connection.fd)
         let slot = Int(connection.fd)
         if slot < connections.count, connections[slot] === connection {
             connections[slot] = nil
         }
-        openCount -= 1
-        shared.openConnections.subtract(1, ordering: .relaxed)
     }
 }

@@ -47,11 +47,15 @@ final class ServerShared: Sendable {
 
 /// One event loop: an epoll instance driven by its own thread, an eventfd to wake it, the
 /// shared listening sockets (registered with `EPOLLEXCLUSIVE`, so one waiting loop is woken per
-/// new connection), and the connections it accepted.
+/// new connection), and the connections it owns.
 ///
-/// Everything but ``requestStop()`` runs on the loop's thread; that is why the class is
-/// `@unchecked Sendable`: it is handed to its thread once and only the atomics and the eventfd
-/// are touched from elsewhere.
+/// Balancing: the loop that accepts a connection gives it to the least-loaded loop (by open
+/// connections, itself on a tie); another loop receives it through its inbox and eventfd. So a
+/// burst of connections accepted by one loop is still spread evenly.
+///
+/// Everything but ``requestStop()``, ``handOff(_:peer:)`` and the `load` counter runs on the
+/// loop's thread; that is why the class is `@unchecked Sendable`: it is handed to its thread
+/// once and only the atomics, the inbox (a mutex) and the eventfd are touched from elsewhere.
 final class EventLoop: @unchecked Sendable {
     let index: Int
     let epoll: Int32
@@ -62,6 +66,19 @@ final class EventLoop: @unchecked Sendable {
     let counters: LoopCounters
     let shared: ServerShared
     private let stopRequested = Atomic<Bool>(false)
+    /// Connections this loop owns or is being handed; read by other loops to balance.
+    let load = Atomic<Int>(0)
+    /// Accepted sockets handed over by another loop.
+    private let inbox = Mutex<[HandOff]>([])
+    /// Every loop of the server, this one included. Set once before the threads start, read
+    /// only by this loop's thread, cleared when the loop exits (a reference cycle until then).
+    var peers: [EventLoop] = []
+
+    /// An accepted socket on its way to the loop that will own it.
+    struct HandOff: Sendable {
+        var fd: Int32
+        var peer: sockaddr_storage
+    }
 
     // Loop-thread state.
     /// Connections by descriptor.
@@ -110,14 +127,16 @@ final class EventLoop: @unchecked Sendable {
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         events = .allocate(capacity: Int(Self.maxEvents))
         guard startListening() else {
-            let code = errno
-            Socket.close(epoll)
-            Socket.close(wakeFD)
-            throw .systemCall("epoll_ctl", errno: code)
+            // `self` is fully initialised: deinit closes the descriptors.
+            throw .systemCall("epoll_ctl", errno: errno)
         }
     }
 
+    /// Closes the epoll and eventfd only when no other loop or thread can reach this loop any
+    /// more, so a late ``handOff(_:peer:)`` never writes to a reused descriptor number.
     deinit {
+        Socket.close(epoll)
+        Socket.close(wakeFD)
         readBuffer.deallocate()
         events.deallocate()
     }
@@ -130,7 +149,22 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Running
 
-    /// Runs until stopped and every connection is closed, then closes the epoll and eventfd.
+    /// Gives an accepted socket to this loop; callable from any thread.
+    func handOff(_ fd: Int32, peer: sockaddr_storage) {
+        inbox.withLock { $0.append(HandOff(fd: fd, peer: peer)) }
+        _ = shim_eventfd_signal(wakeFD)
+    }
+
+    /// Closes sockets handed over but never taken (the loop had already exited).
+    func closeInbox() {
+        for handOff in inbox.withLock({ inbox in defer { inbox = [] }; return inbox }) {
+            Socket.close(handOff.fd)
+            load.subtract(1, ordering: .relaxed)
+            shared.openConnections.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Runs until stopped and every connection is closed.
     func run() {
         now = monotonicNanoseconds()
         while true {
@@ -154,8 +188,8 @@ final class EventLoop: @unchecked Sendable {
         for case let connection? in connections {
             close(connection)
         }
-        Socket.close(epoll)
-        Socket.close(wakeFD)
+        closeInbox()
+        peers = []
     }
 
     /// Milliseconds until the next deadline (rounded up), or -1 to wait for events only.
@@ -172,13 +206,13 @@ final class EventLoop: @unchecked Sendable {
             if stopRequested.load(ordering: .acquiring) && !stopping {
                 beginStopping()
             }
+            for handOff in inbox.withLock({ inbox in defer { inbox = [] }; return inbox }) {
+                admit(handOff.fd, peer: handOff.peer)
+            }
             return
         }
-        if token >= Self.listenerToken(listeners.count - 1) {
-            let listenerIndex = Int(UInt64.max - 1 - token)
-            if listenerIndex < listeners.count {
-                acceptConnections(listeners[listenerIndex])
-            }
+        if !listeners.isEmpty && token >= Self.listenerToken(listeners.count - 1) {
+            acceptConnections(listeners[Int(UInt64.max - 1 - token)])
             return
         }
         let fd = Int(truncatingIfNeeded: token & 0xFFFF_FFFF)
@@ -267,8 +301,39 @@ final class EventLoop: @unchecked Sendable {
                 }
             }
             accepted += 1
-            admit(fd, peer: storage)
+            let open = shared.openConnections.add(1, ordering: .relaxed).newValue
+            if open > settings.maxConnections {
+                // Counters first, so they are settled by the time the client sees the close.
+                shared.openConnections.subtract(1, ordering: .relaxed)
+                counters.connectionsRejected.add(1, ordering: .relaxed)
+                Self.rejectResponse.withUnsafeBytes { bytes in
+                    _ = shim_send(fd, bytes.baseAddress, bytes.count)
+                }
+                Socket.close(fd)
+                continue
+            }
+            let owner = leastLoadedLoop()
+            owner.load.add(1, ordering: .relaxed)
+            if owner === self {
+                admit(fd, peer: storage)
+            } else {
+                owner.handOff(fd, peer: storage)
+            }
         }
+    }
+
+    /// The loop with the fewest connections, this one on a tie.
+    private func leastLoadedLoop() -> EventLoop {
+        var best = self
+        var bestLoad = load.load(ordering: .relaxed)
+        for peer in peers where peer !== self {
+            let peerLoad = peer.load.load(ordering: .relaxed)
+            if peerLoad < bestLoad {
+                best = peer
+                bestLoad = peerLoad
+            }
+        }
+        return best
     }
 
     private func pauseAccepting() {
@@ -278,10 +343,11 @@ final class EventLoop: @unchecked Sendable {
         schedule(resume)
     }
 
-    /// Takes an accepted descriptor into the loop, or rejects it when over `maxConnections`.
+    /// Takes an accepted descriptor (already counted in `openConnections` and `load`) into the
+    /// loop; refuses it while stopping.
     private func admit(_ fd: Int32, peer: sockaddr_storage) {
-        let open = shared.openConnections.add(1, ordering: .relaxed).newValue
-        if open > settings.maxConnections || stopping {
+        if stopping {
+            load.subtract(1, ordering: .relaxed)
             shared.openConnections.subtract(1, ordering: .relaxed)
             counters.connectionsRejected.add(1, ordering: .relaxed)
             Self.rejectResponse.withUnsafeBytes { bytes in
@@ -306,6 +372,7 @@ final class EventLoop: @unchecked Sendable {
             now: now
         )
         guard shim_epoll_ctl(epoll, shim_EPOLL_CTL_ADD, fd, shim_EPOLLIN, token) == 0 else {
+            load.subtract(1, ordering: .relaxed)
             shared.openConnections.subtract(1, ordering: .relaxed)
             Socket.close(fd)
             return

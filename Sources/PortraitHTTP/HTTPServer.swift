@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// - Threads: ``HTTPServerConfiguration/eventLoopThreads`` loops, each a pthread with its own
 ///   epoll instance. All loops register the shared listening sockets with `EPOLLEXCLUSIVE`, so
-///   the kernel wakes one idle loop per new connection; a loop accepts at most 16 connections
-///   per wake-up and serves each accepted connection to its end.
+///   the kernel wakes one idle loop per new connection; that loop accepts (at most 16 per
+///   wake-up) and gives each connection to the least-loaded loop, which serves it to its end.
 /// - Writes: status line, headers and body go out with one `sendmsg` (a `writev` with
 ///   `MSG_NOSIGNAL`, so a vanished client never raises SIGPIPE; the process's signal
 ///   dispositions are left alone). A partial write continues on EPOLLOUT. `TCP_NODELAY` is set
@@ -15,6 +15,7 @@ import Synchronization
 /// - Connections: keep-alive for HTTP/1.1 unless `Connection: close`; HTTP/1.0 closes after
 ///   every response; pipelined requests are answered in order, one at a time. `HEAD` reaches
 ///   the handler as `GET` and the body is dropped (the GET's `Content-Length` is kept).
+///   `Expect: 100-continue` gets an interim `100 Continue` when the body has not arrived yet.
 /// - Limits: see ``HTTPServerConfiguration``. Over `maxConnections` a new connection gets a
 ///   best-effort 503 and is closed. `accept` failures such as EMFILE pause accepting for 100 ms.
 /// - Closing: after the last response the server shuts down its sending side and discards
@@ -86,6 +87,7 @@ public final class HTTPServer: Sendable {
                 if !succeeded {
                     for loop in loops { loop.requestStop() }
                     for thread in threads { pthread_join(thread, nil) }
+                    for loop in loops { loop.peers = [] }
                     for fd in listeners { Socket.close(fd) }
                 }
             }
@@ -101,7 +103,10 @@ public final class HTTPServer: Sendable {
                                            counters: counters[index], shared: shared))
             }
             for loop in loops {
-                threads.append(try spawnThread(name: "http-loop-\(loop.index)") { loop.run() })
+                loop.peers = loops
+            }
+            for loop in loops {
+                threads.append(try PThread.spawn(name: "http-loop-\(loop.index)") { loop.run() })
             }
             loopThreads.withLock { $0 = threads }
             bound.withLock { $0 = addresses }
@@ -158,7 +163,7 @@ public final class HTTPServer: Sendable {
     /// another thread and returns at once.
     public func stop() {
         if isOnLoopThread {
-            if (try? spawnThread(name: "http-stop", detached: true, { self.stop() })) == nil {
+            if (try? PThread.spawn(name: "http-stop", detached: true, { self.stop() })) == nil {
                 lifecycle.withLock { state in
                     if case let .running(loops, _, _) = state { loops.forEach { $0.requestStop() } }
                 }
@@ -182,6 +187,7 @@ public final class HTTPServer: Sendable {
             }
             for loop in loops { loop.requestStop() }
             for thread in threads { pthread_join(thread, nil) }
+            for loop in loops { loop.closeInbox() }
             for fd in listeners { Socket.close(fd) }
             loopThreads.withLock { $0 = [] }
             state = .stopped
@@ -214,7 +220,7 @@ public final class HTTPServer: Sendable {
             }
         } onCancel: {
             // May run on the cooperative pool: stop on a thread of its own.
-            if (try? spawnThread(name: "http-stop", detached: true, { self.stop() })) == nil {
+            if (try? PThread.spawn(name: "http-stop", detached: true, { self.stop() })) == nil {
                 stop()
             }
         }
@@ -224,7 +230,7 @@ public final class HTTPServer: Sendable {
     /// never blocked, and returns when it is done.
     public func shutdown() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let spawned = (try? spawnThread(name: "http-stop", detached: true) {
+            let spawned = (try? PThread.spawn(name: "http-stop", detached: true) {
                 self.stop()
                 continuation.resume()
             }) != nil

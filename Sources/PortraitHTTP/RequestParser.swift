@@ -1,18 +1,3 @@
-/// Why a request was refused, and the status the server answers with before closing.
-public struct HTTPRequestError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// 400, 411, 413, 414, 431 or 505.
-    public var status: Int
-    /// A short human-readable reason, sent as the response body.
-    public var reason: String
-
-    public init(status: Int, reason: String) {
-        self.status = status
-        self.reason = reason
-    }
-
-    public var description: String { "\(status) \(reason)" }
-}
-
 /// An incremental HTTP/1.1 request parser over raw bytes: append bytes as they arrive, then take
 /// complete requests with ``next()``. Pure (no I/O, no clock) and total: any input either yields
 /// requests, asks for more bytes, or fails with an ``HTTPRequestError``; it never traps.
@@ -28,7 +13,9 @@ public struct HTTPRequestError: Error, Sendable, Hashable, CustomStringConvertib
 ///   request line alone is over it;
 /// - `Content-Length` digits only, repeated only with the same value, at most `maxBodyBytes`
 ///   (else 413); `Transfer-Encoding` together with `Content-Length` → 400; `Transfer-Encoding`
-///   alone → 411 (chunked request bodies are not accepted: send a `Content-Length`).
+///   alone → 411 (chunked request bodies are not accepted: send a `Content-Length`);
+/// - `Expect: 100-continue` is reported by ``expectsContinue`` while the body is awaited; other
+///   expectations are ignored. `Host` is not required.
 ///
 /// After a failure the parser stays failed: ``next()`` returns the same error again.
 public struct RequestParser: Sendable {
@@ -61,6 +48,8 @@ public struct RequestParser: Sendable {
     /// A parsed head waiting for its body.
     private var pending: (request: HTTPRequest, bodyStart: Int, bodyLength: Int)?
     private var failed: HTTPRequestError?
+    /// Whether the pending head asked for `100 Continue` and has not had it yet.
+    private var continuePending = false
 
     /// A parser with the given limits (each at least 1).
     public init(maxHeaderBytes: Int = 8192, maxBodyBytes: Int = 65536, maxHeaderCount: Int = 100) {
@@ -74,6 +63,16 @@ public struct RequestParser: Sendable {
 
     /// Whether part of a request (at least one byte) is buffered.
     public var hasPartialRequest: Bool { buffer.count > start }
+
+    /// Whether the client waits for `HTTP/1.1 100 Continue` before sending the body: a complete
+    /// HTTP/1.1 head with `Expect: 100-continue` whose body has not fully arrived, not yet
+    /// acknowledged with ``acknowledgeContinue()``.
+    public var expectsContinue: Bool { continuePending && pending != nil }
+
+    /// Records that `100 Continue` was sent for the pending request.
+    public mutating func acknowledgeContinue() {
+        continuePending = false
+    }
 
     /// Appends received bytes.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
@@ -102,6 +101,8 @@ public struct RequestParser: Sendable {
                     return .failure(error)
                 case let .success(value):
                     pending = value
+                    continuePending = value.request.version == .http1_1
+                        && value.request.headers["Expect"]?.asciiCaseInsensitiveEquals("100-continue") == true
                 }
             }
         }
@@ -112,6 +113,7 @@ public struct RequestParser: Sendable {
             complete.body = Array(buffer[bodyStart..<(bodyStart + bodyLength)])
         }
         pending = nil
+        continuePending = false
         finishRequest(at: bodyStart + bodyLength)
         return .request(complete)
     }

@@ -96,11 +96,17 @@ struct BucketMerger {
     }
 
     private var index: [Key: Int] = [:]
+    private var ids = Set<Int64>()
 
     /// `buckets` with duplicates summed (values saturate at `UInt64.max`); returns the input
     /// itself when it has no duplicates.
     mutating func merged(_ buckets: [Bucket]) -> [Bucket] {
         guard buckets.count > 1 else { return buckets }
+        // Fast path: distinct ids (the normal case outside devices) cannot collide.
+        if buckets.allSatisfy({ $0.id != nil }) {
+            ids.removeAll(keepingCapacity: true)
+            if buckets.allSatisfy({ ids.insert($0.id ?? 0).inserted }) { return buckets }
+        }
         index.removeAll(keepingCapacity: true)
         var merged: [Bucket] = []
         var sawDuplicate = false

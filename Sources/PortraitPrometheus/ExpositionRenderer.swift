@@ -140,7 +140,7 @@ public struct ExpositionRenderer: Sendable {
     /// be a series prefix built with `appendLabel` (e.g. `name{a="b",`).
     @inline(__always)
     mutating func appendSeriesStart(_ prefix: [UInt8]) {
-        _ = openFamily()
+        if pendingFamily != nil { _ = openFamily() }
         bytes.append(contentsOf: prefix)
     }
 

@@ -62,7 +62,7 @@ public struct ProcessMetrics: Sendable, Equatable {
     static let bootTimeSeconds: Double? = {
         guard let text = readFile("/proc/stat") else { return nil }
         for line in text.split(separator: 0x0A) where line.starts(with: "btime ".utf8) {
-            return parseUInt(line.dropFirst(6)).map(Double.init)
+            return parseUInt(line.dropFirst(6)).map { Double($0) }
         }
         return nil
     }()

@@ -31,6 +31,9 @@ public final class PrometheusPlugin: ExporterPlugin {
         /// Minimum age of the cached HTTP, process and self-metric counters before a scrape
         /// refreshes them (default 1 s; these counters may lag by up to this long).
         public var counterRefreshInterval: Duration = .seconds(1)
+        /// Serve `POST /-/reload` (to loopback clients only) to reload the config file, like
+        /// Prometheus's `--web.enable-lifecycle`. Off by default.
+        public var enableReload = false
 
         public init(listen: [ListenAddress]) {
             self.listen = listen
@@ -47,12 +50,17 @@ public final class PrometheusPlugin: ExporterPlugin {
         self.name = name
         self.configuration = configuration
         self.endpoint = PrometheusEndpoint(metricsPath: configuration.metricsPath,
-                                           counterRefreshInterval: configuration.counterRefreshInterval)
+                                           counterRefreshInterval: configuration.counterRefreshInterval,
+                                           enableReload: configuration.enableReload)
     }
 
     /// Binds the listen addresses and starts serving.
-    /// - Throws: `PrometheusPluginError` naming the plugin and the address that failed.
+    /// - Throws: `PrometheusPluginError` naming the plugin and the address that failed, or
+    ///   saying that the plugin is already running.
     public func start(context: PluginContext) async throws {
+        guard server.withLock({ $0 == nil }) else {
+            throw PrometheusPluginError(message: "\(name): already started")
+        }
         endpoint.attach(context)
         var settings = HTTPServerConfiguration(listen: configuration.listen)
         settings.maxConnections = configuration.maxConnections

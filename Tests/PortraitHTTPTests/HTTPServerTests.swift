@@ -99,6 +99,23 @@ struct HTTPServerTests {
         }
     }
 
+    @Test func expectContinueGetsAnInterimResponse() throws {
+        try withServer { server, port in
+            let client = try TestClient(port: port)
+            try client.send("POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            let interim = try client.readResponse()
+            #expect(interim.status == 100)
+            try client.send("hello")
+            let final = try client.readResponse()
+            #expect(final.status == 200)
+            #expect(final.text == "hello")
+            #expect(server.stats().responsesByClass[1] == 0)
+            // A body sent right away gets no interim response.
+            try client.send("POST /echo HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok")
+            #expect(try client.readResponse().text == "ok")
+        }
+    }
+
     @Test func bodySentInPiecesIsAssembled() throws {
         try withServer { _, port in
             let client = try TestClient(port: port)
@@ -341,6 +358,19 @@ struct HTTPServerTests {
             #expect(try client.waitForClose(timeout: .milliseconds(150)) == .stillOpen)
             #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
             #expect(eventually { server.stats().idleTimeouts == 1 })
+        }
+    }
+
+    @Test func hangingConnectionIsReleasedWhenTheClientLeaves() throws {
+        try withServer { server, port in
+            do {
+                let client = try TestClient(port: port)
+                try client.send("GET /hang HTTP/1.1\r\n\r\n")
+                #expect(eventually { server.stats().responses == 0 && server.stats().connectionsOpen == 1 })
+                #expect(try client.waitForClose(timeout: .milliseconds(100)) == .stillOpen)
+            }  // the client closes here
+            #expect(eventually { server.stats().connectionsOpen == 0 })
+            #expect(server.stats().idleTimeouts == 0)
         }
     }
 

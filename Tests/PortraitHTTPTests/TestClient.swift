@@ -156,7 +156,7 @@ final class TestClient {
         }
         buffer.removeFirst(headEnd + 4)
         var response = TestResponse(status: status, headers: headers, body: [])
-        if head || status == 204 || status == 304 { return response }
+        if head || status < 200 || status == 204 || status == 304 { return response }
         if let lengthText = response.header("Content-Length") {
             guard let length = Int(lengthText) else { throw TestClientError.malformed("Content-Length \(lengthText)") }
             while buffer.count < length {
