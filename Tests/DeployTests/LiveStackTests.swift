@@ -2,9 +2,10 @@ import Foundation
 import PortraitTestKit
 import Testing
 
-/// The proof: the exporter in demo mode, scraped by a real Prometheus that runs the shipped
-/// scrape config and alert rules; every dashboard query and every alert expression is evaluated
-/// through Prometheus's HTTP API against that data.
+/// The proof: the exporter in demo mode (and a second one in config mode whose upstream refuses
+/// connections), scraped by a real Prometheus that runs the shipped scrape config and alert
+/// rules; every dashboard query and every alert expression is evaluated through Prometheus's HTTP
+/// API against that data.
 @Suite("Dashboards and alert rules against a real Prometheus", .timeLimit(.minutes(3)))
 struct LiveStackTests {
     static let exporterBinary = RunningProcess.builtProduct("wechat-portrait-exporter")
@@ -46,10 +47,31 @@ struct LiveStackTests {
             (try? TestHTTPClient.request(port: exporterPort, path: "/readyz"))?.status == 200
         }
 
-        // 2. Prometheus with the shipped config, adapted only in target, paths and intervals.
+        // 1b. A second exporter, run with --config against an upstream that refuses connections:
+        //     it has what only config mode exposes (the reload metrics) and an app whose fetches
+        //     fail, so some alerts must go pending for it (and none for the demo).
         let work = try Repository.temporaryDirectory("deploy-prometheus")
         defer { try? FileManager.default.removeItem(at: work) }
-        let config = try Self.adaptedConfig(exporterPort: exporterPort)
+        let brokenPort = try freeLoopbackPort()
+        let refusedPort = try freeLoopbackPort()
+        let brokenConfig = work.appendingPathComponent("unreachable.json").path
+        try """
+        {"upstream": {"base_url": "http://127.0.0.1:\(refusedPort)", "timeout_seconds": 2},
+         "apps": [{"name": "unreachable", "appid": "wx00000000000000aa", "secret_env": "DEPLOY_TEST_APPSECRET"}],
+         "windows": ["1d"],
+         "exporters": [{"type": "prometheus", "listen": "127.0.0.1:\(brokenPort)"}]}
+        """.write(toFile: brokenConfig, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DEPLOY_TEST_APPSECRET"] = "not-a-real-secret"
+        let broken = try RunningProcess(Self.exporterBinary, ["--config", brokenConfig], environment: environment)
+        var brokenStopped = false
+        defer { if !brokenStopped { broken.send(SIGKILL) } }
+        try await poll("config-mode exporter /healthz", timeout: .seconds(30)) {
+            (try? TestHTTPClient.request(port: brokenPort, path: "/healthz"))?.status == 200
+        }
+
+        // 2. Prometheus with the shipped config, adapted only in targets, paths and intervals.
+        let config = try Self.adaptedConfig(exporterPorts: [exporterPort, brokenPort])
         let configPath = work.appendingPathComponent("prometheus.yml").path
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         let storage = work.appendingPathComponent("data").path
@@ -60,12 +82,13 @@ struct LiveStackTests {
 
         // 3. Several scrapes of a ready exporter, and every rule evaluated at least once since.
         let job = "wechat-portrait-exporter"
-        try await poll("3 scrapes of a ready exporter", timeout: .seconds(30)) {
+        try await poll("3 scrapes of both exporters", timeout: .seconds(30)) {
             let scrapes = try prometheus.query("count_over_time(wechat_portrait_ready{job=\"\(job)\"}[1m])")
-            return (Self.number(scrapes.first) ?? 0) >= 3
+            return scrapes.count == 2 && scrapes.allSatisfy { (Self.number($0) ?? 0) >= 3 }
         }
         let up = try prometheus.query("up{job=\"\(job)\"}")
-        #expect(up.count == 1 && Self.number(up.first) == 1, "up: \(up)")
+        #expect(up.count == 2 && up.allSatisfy { Self.number($0) == 1 }, "up: \(up)")
+        let demoInstance = "127.0.0.1:\(exporterPort)", brokenInstance = "127.0.0.1:\(brokenPort)"
         let scrapedAt = Date()
         try await poll("every rule evaluated after the scrapes", timeout: .seconds(20)) {
             let rules = try prometheus.ruleGroups().flatMap { $0["rules"] as? [[String: Any]] ?? [] }
@@ -88,10 +111,27 @@ struct LiveStackTests {
             let expression = rule["query"] as? String ?? ""
             #expect(throws: Never.self, "alert \(name) expression") { _ = try prometheus.query(expression) }
         }
-        try await poll("no alert pending or firing on healthy demo data", timeout: .seconds(10)) {
-            let alerts = (try prometheus.api("/api/v1/alerts") as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
-            return alerts.isEmpty
+        // Healthy demo data: no alert. The unreachable upstream: NotReady and FetchFailing pending
+        // (their `for` is long), TokenRefreshFailing allowed (its counter may move between two
+        // scrapes or before the first), nothing else.
+        let expectedForBroken: Set<String> = ["WeChatPortraitNotReady", "WeChatPortraitFetchFailing"]
+        var alertsByInstance: [String: Set<String>] = [:]
+        do {
+            try await poll("no alert for the demo, NotReady and FetchFailing pending for the unreachable upstream", timeout: .seconds(15)) {
+                let alerts = (try prometheus.api("/api/v1/alerts") as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
+                alertsByInstance = [:]
+                for alert in alerts {
+                    let labels = alert["labels"] as? [String: String] ?? [:]
+                    alertsByInstance[labels["instance"] ?? "none", default: []].insert(labels["alertname"] ?? "?")
+                }
+                return alertsByInstance[demoInstance] == nil && alertsByInstance[brokenInstance, default: []].isSuperset(of: expectedForBroken)
+            }
+        } catch {
+            Issue.record("alerts by instance: \(alertsByInstance) (demo \(demoInstance), unreachable \(brokenInstance))")
         }
+        let unexpected = alertsByInstance.filter { $0.key != brokenInstance }
+        #expect(unexpected.isEmpty, "alerts: \(unexpected)")
+        #expect(alertsByInstance[brokenInstance, default: []].subtracting(expectedForBroken).isSubset(of: ["WeChatPortraitTokenRefreshFailing"]))
 
         // 5. Every dashboard: variables resolve through the API, every query returns series.
         let ingested = try prometheus.metricNames()
@@ -136,7 +176,7 @@ struct LiveStackTests {
         }
         #expect(checked >= 40, "only \(checked) dashboard queries checked")
         try Self.checkPortraitValues(prometheus)
-        print("DeployTests: \(checked) dashboard queries returned series; \(rules.count) rules healthy")
+        print("DeployTests: \(checked) dashboard queries returned series; \(rules.count) rules healthy; alerts for the unreachable upstream: \(alertsByInstance[brokenInstance, default: []].sorted().joined(separator: ", "))")
         if !skipped.isEmpty {
             print("DeployTests: NOTE: \(skipped.count) plugin queries came back empty because this build's demo does not expose that plugin's metrics:\n  " + skipped.joined(separator: "\n  "))
         }
@@ -144,8 +184,11 @@ struct LiveStackTests {
         // 6. Clean stops.
         #expect(prometheus.stop() == 0, "prometheus: \(prometheus.output)")
         exporter.send(SIGTERM)
+        broken.send(SIGTERM)
         #expect(await exporter.waitForExit() == 0)
         exporterStopped = true
+        #expect(await broken.waitForExit() == 0)
+        brokenStopped = true
     }
 
     /// A few portrait panels checked for values, not only for series: top-N size and order,
@@ -202,7 +245,7 @@ struct LiveStackTests {
     /// deploy/prometheus/prometheus.yml with the target, the rule file's path and the intervals
     /// replaced; each replacement must happen exactly as written, so a change of the shipped
     /// file that the test would silently miss fails here instead.
-    static func adaptedConfig(exporterPort: UInt16) throws -> String {
+    static func adaptedConfig(exporterPorts: [UInt16]) throws -> String {
         var text = try Repository.text("deploy/prometheus/prometheus.yml")
         func replace(_ old: String, _ new: String, count expected: Int) throws {
             let parts = text.components(separatedBy: old)
@@ -211,7 +254,7 @@ struct LiveStackTests {
             }
             text = parts.joined(separator: new)
         }
-        try replace("\"wechat-portrait-exporter:10054\"", "\"127.0.0.1:\(exporterPort)\"", count: 1)
+        try replace("\"wechat-portrait-exporter:10054\"", exporterPorts.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "), count: 1)
         try replace("- wechat-portrait-alerts.yml", "- \(Repository.path("deploy/prometheus/wechat-portrait-alerts.yml"))", count: 1)
         try replace("scrape_interval: 60s", "scrape_interval: \(scrapeSeconds)s", count: 2)
         try replace("evaluation_interval: 60s", "evaluation_interval: \(scrapeSeconds)s", count: 1)
