@@ -21,8 +21,10 @@ final class PrometheusServer: @unchecked Sendable {
     var output: String { process.output }
     var isRunning: Bool { process.isRunning }
 
-    @discardableResult
-    func stop() -> Int32? { process.stop() }
+    func stop() async -> Int32? { await process.stop() }
+
+    /// For a `defer`: stops at once, blocking briefly.
+    func stopNow() { process.stopNow() }
 
     /// Waits until `/-/ready` answers 200.
     func waitUntilReady(timeout: Duration = .seconds(30)) async throws {

@@ -19,14 +19,14 @@ enum StructuredFile {
     }
 
     /// Every YAML document in `relative`, as JSONSerialization objects.
-    static func yamlDocuments(_ relative: String, python: String) throws -> [Any] {
+    static func yamlDocuments(_ relative: String, python: String) async throws -> [Any] {
         let script = "import sys, json, yaml\nprint(json.dumps(list(yaml.safe_load_all(open(sys.argv[1], encoding='utf-8')))))"
-        return try convert(script, relative, python: python) as? [Any] ?? []
+        return try await convert(script, relative, python: python) as? [Any] ?? []
     }
 
     /// The single YAML document in `relative`.
-    static func yaml(_ relative: String, python: String) throws -> [String: Any] {
-        let documents = try yamlDocuments(relative, python: python)
+    static func yaml(_ relative: String, python: String) async throws -> [String: Any] {
+        let documents = try await yamlDocuments(relative, python: python)
         guard documents.count == 1, let object = documents[0] as? [String: Any] else {
             throw DeployTestError("\(relative): expected one YAML mapping, found \(documents.count) documents")
         }
@@ -34,22 +34,22 @@ enum StructuredFile {
     }
 
     /// YAML text (not a file) as one document.
-    static func yaml(text: String, python: String) throws -> Any {
+    static func yaml(text: String, python: String) async throws -> Any {
         let script = "import sys, json, yaml\nprint(json.dumps(yaml.safe_load(sys.stdin.read())))"
-        let result = try Command.run(python, ["-c", script], input: text, timeout: 30)
+        let result = try await Command.run(python, ["-c", script], input: text, timeout: 30)
         guard result.status == 0 else { throw DeployTestError("YAML text does not parse: \(result.output)") }
         return try JSONSerialization.jsonObject(with: Data(result.output.utf8), options: [.fragmentsAllowed])
     }
 
     /// The TOML file `relative`.
-    static func toml(_ relative: String, python: String) throws -> [String: Any] {
+    static func toml(_ relative: String, python: String) async throws -> [String: Any] {
         let script = "import sys, json, tomllib\nprint(json.dumps(tomllib.load(open(sys.argv[1], 'rb')), default=str))"
-        guard let object = try convert(script, relative, python: python) as? [String: Any] else { throw DeployTestError("\(relative): not a TOML table") }
+        guard let object = try await convert(script, relative, python: python) as? [String: Any] else { throw DeployTestError("\(relative): not a TOML table") }
         return object
     }
 
-    private static func convert(_ script: String, _ relative: String, python: String) throws -> Any {
-        let result = try Command.run(python, ["-c", script, Repository.path(relative)], timeout: 30)
+    private static func convert(_ script: String, _ relative: String, python: String) async throws -> Any {
+        let result = try await Command.run(python, ["-c", script, Repository.path(relative)], timeout: 30)
         guard result.status == 0 else { throw DeployTestError("\(relative) does not parse: \(result.output)") }
         return try JSONSerialization.jsonObject(with: Data(result.output.utf8), options: [.fragmentsAllowed])
     }

@@ -30,6 +30,14 @@ enum Tools {
         return nil
     }
 
+    /// `path arguments` to run at a lower CPU priority (`nice -n 10`, which execs the program, so
+    /// the pid is the program's): the deploy tests start Prometheus, exporters, promtool and
+    /// python3, and must not steal the CPU from the timing-sensitive tests that run beside them.
+    static func niced(_ path: String, _ arguments: [String]) -> (path: String, arguments: [String]) {
+        guard let nice = find("nice") else { return (path, arguments) }
+        return (nice, ["-n", "10", path] + arguments)
+    }
+
     /// A python3 that can import every module in `modules` (PATH first, then Debian's), if any.
     static func python(importing modules: [String]) -> String? {
         var candidates: [String] = []
@@ -37,13 +45,15 @@ enum Tools {
         candidates.append("/usr/bin/python3")
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
             let check = "import " + modules.joined(separator: ", ")
-            if let result = try? Command.run(candidate, ["-c", check], timeout: 30), result.status == 0 { return candidate }
+            if let result = try? Command.runBlocking(candidate, ["-c", check], timeout: 30), result.status == 0 { return candidate }
         }
         return nil
     }
 }
 
 /// Runs a program to completion with a bounded wait, optional environment, folder and input.
+/// `run` waits with `Task.sleep`, so a test waiting for promtool or python3 does not hold one of
+/// the few threads of Swift's cooperative pool (which other tests' tasks need to make progress).
 enum Command {
     struct Result: Sendable {
         var status: Int32
@@ -52,8 +62,30 @@ enum Command {
     }
 
     static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
-                    input: String = "", timeout: TimeInterval = 60) throws -> Result {
+                    input: String = "", timeout: TimeInterval = 60) async throws -> Result {
+        let running = try start(path, arguments, environment: environment, directory: directory, input: input)
+        let deadline = Date().addingTimeInterval(timeout)
+        while running.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        return finish(running, timeout: timeout)
+    }
+
+    /// `run` that blocks its thread: only for one-off probes of a few milliseconds.
+    static func runBlocking(_ path: String, _ arguments: [String], timeout: TimeInterval = 30) throws -> Result {
+        let running = try start(path, arguments, environment: nil, directory: nil, input: "")
+        let deadline = Date().addingTimeInterval(timeout)
+        while running.process.isRunning && Date() < deadline { usleep(5_000) }
+        return finish(running, timeout: timeout)
+    }
+
+    private struct Running {
+        var process: Process
+        var output: Pipe
+        var collected: OutputBuffer
+    }
+
+    private static func start(_ path: String, _ arguments: [String], environment: [String: String]?, directory: String?, input: String) throws -> Running {
         let process = Process()
+        let (path, arguments) = Tools.niced(path, arguments)
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         if let environment { process.environment = environment }
@@ -70,8 +102,11 @@ enum Command {
         try process.run()
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try? stdin.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
+        return Running(process: process, output: output, collected: collected)
+    }
+
+    private static func finish(_ running: Running, timeout: TimeInterval) -> Result {
+        let (process, output, collected) = (running.process, running.output, running.collected)
         if process.isRunning {
             process.terminate()
             usleep(200_000)
@@ -104,6 +139,7 @@ final class ManagedProcess: @unchecked Sendable {
     private let pipe = Pipe()
 
     init(_ path: String, _ arguments: [String], directory: String? = nil) throws {
+        let (path, arguments) = Tools.niced(path, arguments)
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -121,9 +157,18 @@ final class ManagedProcess: @unchecked Sendable {
     var output: String { collected.text }
     var isRunning: Bool { process.isRunning }
 
-    /// Stops the process; returns its exit status, or nil when it had to be killed.
+    /// Stops the process (SIGTERM, waiting with `Task.sleep`); returns its exit status, or nil
+    /// when it had to be killed.
+    func stop(timeout: TimeInterval = 10) async -> Int32? {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        return stopNow(timeout: 0)
+    }
+
+    /// Stops the process from synchronous code (a `defer`): SIGTERM, a short blocking wait, SIGKILL.
     @discardableResult
-    func stop(timeout: TimeInterval = 10) -> Int32? {
+    func stopNow(timeout: TimeInterval = 5) -> Int32? {
         defer { pipe.fileHandleForReading.readabilityHandler = nil }
         guard process.isRunning else { return process.terminationStatus }
         kill(process.processIdentifier, SIGTERM)
