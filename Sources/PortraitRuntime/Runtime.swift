@@ -3,6 +3,7 @@ import Foundation
 import PortraitCore
 import PortraitHTTP
 import PortraitPrometheus
+import PortraitStatsD
 import WeChatSimulator
 
 /// The program: parses the command line and runs what it asks for. `main` returns the exit status.
@@ -10,6 +11,7 @@ public enum Runtime {
     /// The plugins this build knows, by config `type`.
     public static let registry = ExporterRegistry([
         PrometheusPlugin.factory,
+        StatsDPlugin.factory,
     ])
 
     public static func main(_ arguments: [String]) async -> Int32 {
