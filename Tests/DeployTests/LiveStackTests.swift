@@ -49,32 +49,67 @@ extension DeploySuite {
                 (try? TestHTTPClient.request(port: exporterPort, path: "/readyz"))?.status == 200
             }
 
-            // 1b. A second exporter, run with --config against an upstream that refuses connections:
-            //     it has what only config mode exposes (the reload metrics) and an app whose fetches
-            //     fail, so some alerts must go pending for it (and none for the demo).
+            // 1b. A second exporter, run with --config against `simulate`, with every plugin: the
+            //     reload metrics exist only in config mode, and the demo runs no JSONL or StatsD
+            //     exporter. App cfg-shop is healthy; cfg-broken has a wrong AppSecret (40125), and
+            //     jsonl#2 writes to a port where nothing listens, so their alerts must go pending.
             let work = try Repository.temporaryDirectory("deploy-prometheus")
             defer { try? FileManager.default.removeItem(at: work) }
-            let brokenPort = try freeLoopbackPort()
-            let refusedPort = try freeLoopbackPort()
-            let brokenConfig = work.appendingPathComponent("unreachable.json").path
-            try """
-            {"upstream": {"base_url": "http://127.0.0.1:\(refusedPort)", "timeout_seconds": 2},
-             "apps": [{"name": "unreachable", "appid": "wx00000000000000aa", "secret_env": "DEPLOY_TEST_APPSECRET"}],
-             "windows": ["1d"],
-             "exporters": [{"type": "prometheus", "listen": "127.0.0.1:\(brokenPort)"}]}
-            """.write(toFile: brokenConfig, atomically: true, encoding: .utf8)
+            let simulate = Tools.niced(Self.exporterBinary, ["simulate", "--listen", "127.0.0.1:0"])
+            let simulator = try RunningProcess(simulate.path, simulate.arguments)
+            defer { simulator.send(SIGKILL) }
+            try #require(await simulator.waitForOutput(containing: "Stop with Ctrl-C", timeout: .seconds(30)), "simulate: \(simulator.standardError)")
+            let upstream = try #require(Self.simulatorBanner(simulator.standardOutput), "simulate printed: \(simulator.standardOutput)")
+            let configuredPort = try freeLoopbackPort()
+                        let statsd = try UDPSink()
+            defer { statsd.close() }
+            // One jsonl exporter only: with two, the second one's counters are not exposed (the
+            // Prometheus plugin keeps only the first family of a name).
+            let collector = try TCPCollector()
+            defer { collector.stop() }
+            let configuredConfig = work.appendingPathComponent("configured.json").path
+            func writeConfiguredConfig(jsonl: Bool) throws {
+                let jsonlExporter = jsonl ? #", {"type": "jsonl", "output": "tcp", "address": "127.0.0.1:\#(collector.port)"}"# : ""
+                try """
+                {"upstream": {"base_url": "\(upstream.baseURL)", "timeout_seconds": 5},
+                 "apps": [{"name": "cfg-shop", "appid": "\(upstream.shop.appid)", "secret_env": "DEPLOY_TEST_SHOP_SECRET"},
+                          {"name": "cfg-broken", "appid": "\(upstream.news.appid)", "secret_env": "DEPLOY_TEST_WRONG_SECRET"}],
+                 "windows": ["1d", "7d", "30d"],
+                 "exporters": [{"type": "prometheus", "listen": "127.0.0.1:\(configuredPort)"},
+                               {"type": "statsd", "address": "127.0.0.1:\(statsd.port)", "interval_seconds": 1}\(jsonlExporter)]}
+                """.write(toFile: configuredConfig, atomically: true, encoding: .utf8)
+            }
             var environment = ProcessInfo.processInfo.environment
-            environment["DEPLOY_TEST_APPSECRET"] = "not-a-real-secret"
-            let configMode = Tools.niced(Self.exporterBinary, ["--config", brokenConfig])
-            let broken = try RunningProcess(configMode.path, configMode.arguments, environment: environment)
-            var brokenStopped = false
-            defer { if !brokenStopped { broken.send(SIGKILL) } }
-            try await poll("config-mode exporter /healthz", timeout: .seconds(30)) {
-                (try? TestHTTPClient.request(port: brokenPort, path: "/healthz"))?.status == 200
+            environment["DEPLOY_TEST_SHOP_SECRET"] = upstream.shop.secret
+            environment["DEPLOY_TEST_WRONG_SECRET"] = "0123456789abcdef0123456789abcdef"
+            // The JSONL plugin is in the package, but a build whose exporter registry lacks it
+            // refuses its config type: then run without it (its queries are reported as skipped).
+            try writeConfiguredConfig(jsonl: true)
+            let check = try await Command.run(Self.exporterBinary, ["check-config", configuredConfig], environment: environment)
+            let jsonlRegistered = !check.output.contains("unknown exporter type \"jsonl\"")
+            if !jsonlRegistered {
+                print("DeployTests: NOTE: this build's exporter registry has no \"jsonl\" type; the config-mode exporter runs without it")
+                try writeConfiguredConfig(jsonl: false)
+                let again = try await Command.run(Self.exporterBinary, ["check-config", configuredConfig], environment: environment)
+                #expect(again.status == 0, "\(again.output)")
+            } else {
+                #expect(check.status == 0, "\(check.output)")
+            }
+            let configMode = Tools.niced(Self.exporterBinary, ["--config", configuredConfig])
+            let configured = try RunningProcess(configMode.path, configMode.arguments, environment: environment)
+            var configuredStopped = false
+            defer { if !configuredStopped { configured.send(SIGKILL) } }
+            do {
+                try await poll("config-mode exporter /healthz", timeout: .seconds(30)) {
+                    (try? TestHTTPClient.request(port: configuredPort, path: "/healthz"))?.status == 200
+                }
+            } catch {
+                Issue.record("config-mode exporter: \(configured.standardError)")
+                throw error
             }
 
             // 2. Prometheus with the shipped config, adapted only in targets, paths and intervals.
-            let config = try Self.adaptedConfig(exporterPorts: [exporterPort, brokenPort])
+            let config = try Self.adaptedConfig(exporterPorts: [exporterPort, configuredPort])
             let configPath = work.appendingPathComponent("prometheus.yml").path
             try config.write(toFile: configPath, atomically: true, encoding: .utf8)
             let storage = work.appendingPathComponent("data").path
@@ -91,7 +126,7 @@ extension DeploySuite {
             }
             let up = try prometheus.query("up{job=\"\(job)\"}")
             #expect(up.count == 2 && up.allSatisfy { Self.number($0) == 1 }, "up: \(up)")
-            let demoInstance = "127.0.0.1:\(exporterPort)", brokenInstance = "127.0.0.1:\(brokenPort)"
+            let demoInstance = "127.0.0.1:\(exporterPort)", configuredInstance = "127.0.0.1:\(configuredPort)"
             let scrapedAt = Date()
             try await poll("every rule evaluated after the scrapes", timeout: .seconds(20)) {
                 let rules = try prometheus.ruleGroups().flatMap { $0["rules"] as? [[String: Any]] ?? [] }
@@ -114,27 +149,39 @@ extension DeploySuite {
                 let expression = rule["query"] as? String ?? ""
                 #expect(throws: Never.self, "alert \(name) expression") { _ = try prometheus.query(expression) }
             }
-            // Healthy demo data: no alert. The unreachable upstream: NotReady and FetchFailing pending
-            // (their `for` is long), TokenRefreshFailing allowed (its counter may move between two
-            // scrapes or before the first), nothing else.
-            let expectedForBroken: Set<String> = ["WeChatPortraitNotReady", "WeChatPortraitFetchFailing"]
+            // Healthy demo data: no alert. The config-mode exporter: NotReady (cfg-broken has no
+            // data) and FetchFailing (cfg-broken's three windows) pending, as their `for` is long.
+            // Allowed besides: ConfigError and TokenRefreshFailing, whose counters may have moved
+            // before the first scrape. Nothing else, and nothing about cfg-shop.
+            let expectedForConfigured: Set<String> = ["WeChatPortraitNotReady", "WeChatPortraitFetchFailing"]
+            let allowedForConfigured = expectedForConfigured.union(["WeChatPortraitConfigError", "WeChatPortraitTokenRefreshFailing"])
             var alertsByInstance: [String: Set<String>] = [:]
+            var appsInAlerts: Set<String> = []
             do {
-                try await poll("no alert for the demo, NotReady and FetchFailing pending for the unreachable upstream", timeout: .seconds(15)) {
+                try await poll("no alert for the demo; NotReady and FetchFailing pending for the config-mode exporter", timeout: .seconds(20)) {
                     let alerts = (try prometheus.api("/api/v1/alerts") as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
                     alertsByInstance = [:]
+                    appsInAlerts = []
                     for alert in alerts {
                         let labels = alert["labels"] as? [String: String] ?? [:]
                         alertsByInstance[labels["instance"] ?? "none", default: []].insert(labels["alertname"] ?? "?")
+                        if let app = labels["app"] { appsInAlerts.insert(app) }
                     }
-                    return alertsByInstance[demoInstance] == nil && alertsByInstance[brokenInstance, default: []].isSuperset(of: expectedForBroken)
+                    return alertsByInstance[demoInstance] == nil && alertsByInstance[configuredInstance, default: []].isSuperset(of: expectedForConfigured)
                 }
             } catch {
-                Issue.record("alerts by instance: \(alertsByInstance) (demo \(demoInstance), unreachable \(brokenInstance))")
+                Issue.record("alerts by instance: \(alertsByInstance) (demo \(demoInstance), config mode \(configuredInstance))")
             }
-            let unexpected = alertsByInstance.filter { $0.key != brokenInstance }
-            #expect(unexpected.isEmpty, "alerts: \(unexpected)")
-            #expect(alertsByInstance[brokenInstance, default: []].subtracting(expectedForBroken).isSubset(of: ["WeChatPortraitTokenRefreshFailing"]))
+            #expect(alertsByInstance.keys.allSatisfy { $0 == configuredInstance }, "alerts: \(alertsByInstance)")
+            #expect(alertsByInstance[configuredInstance, default: []].isSubset(of: allowedForConfigured), "alerts: \(alertsByInstance)")
+            #expect(appsInAlerts.isSubset(of: ["cfg-broken"]), "alerts name apps \(appsInAlerts)")
+
+            // The JSON lines are what deploy/logs/ expects to parse, and StatsD datagrams arrive.
+            if jsonlRegistered {
+                #expect(collector.accepted >= 1)
+                try Self.checkJSONLines(collector.text)
+            }
+            #expect(statsd.receivedDatagrams() > 0, "no StatsD datagram arrived")
 
             // 5. Every dashboard: variables resolve through the API, every query returns series.
             let ingested = try prometheus.metricNames()
@@ -179,19 +226,21 @@ extension DeploySuite {
             }
             #expect(checked >= 40, "only \(checked) dashboard queries checked")
             try Self.checkPortraitValues(prometheus)
-            print("DeployTests: \(checked) dashboard queries returned series; \(rules.count) rules healthy; alerts for the unreachable upstream: \(alertsByInstance[brokenInstance, default: []].sorted().joined(separator: ", "))")
+            print("DeployTests: \(checked) dashboard queries returned series; \(rules.count) rules healthy; alerts for the config-mode exporter: \(alertsByInstance[configuredInstance, default: []].sorted().joined(separator: ", "))")
             if !skipped.isEmpty {
-                print("DeployTests: NOTE: \(skipped.count) plugin queries came back empty because this build's demo does not expose that plugin's metrics:\n  " + skipped.joined(separator: "\n  "))
+                print("DeployTests: NOTE: \(skipped.count) queries came back empty because no exporter of this run exposes their metrics:\n  " + skipped.joined(separator: "\n  "))
             }
 
             // 6. Clean stops.
             #expect(await prometheus.stop() == 0, "prometheus: \(prometheus.output)")
             exporter.send(SIGTERM)
-            broken.send(SIGTERM)
+            configured.send(SIGTERM)
             #expect(await exporter.waitForExit() == 0)
             exporterStopped = true
-            #expect(await broken.waitForExit() == 0)
-            brokenStopped = true
+            #expect(await configured.waitForExit() == 0)
+            configuredStopped = true
+            simulator.send(SIGTERM)
+            #expect(await simulator.waitForExit() == 0)
         }
 
         /// A few portrait panels checked for values, not only for series: top-N size and order,
@@ -235,6 +284,48 @@ extension DeploySuite {
         }
 
         // MARK: Helpers
+
+        /// `simulate`'s banner: its base URL and the demo apps' appids and AppSecrets.
+        struct SimulatorBanner {
+            var baseURL: String
+            var shop: (appid: String, secret: String)
+            var news: (appid: String, secret: String)
+        }
+
+        static func simulatorBanner(_ text: String) -> SimulatorBanner? {
+            func app(_ name: String) -> (appid: String, secret: String)? {
+                guard let line = text.split(separator: "\n").first(where: { $0.contains("app \(name): appid ") }) else { return nil }
+                let words = line.split(whereSeparator: { $0 == " " || $0 == "," })
+                guard let a = words.firstIndex(of: "appid"), let s = words.firstIndex(of: "AppSecret"), a + 1 < words.count, s + 1 < words.count else { return nil }
+                return (String(words[a + 1]), String(words[s + 1]))
+            }
+            guard let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://") }),
+                  let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),
+                  let shop = app("shop"), let news = app("news") else { return nil }
+            return SimulatorBanner(baseURL: String(url), shop: shop, news: news)
+        }
+
+        /// The JSONL exporter's output: every line one JSON object with the fields the Loki labels
+        /// of deploy/logs/ use, and a timestamp in the format Fluent Bit's parser expects.
+        static func checkJSONLines(_ text: String) throws {
+            let lines = text.split(separator: "\n")
+            #expect(text.hasSuffix("\n") && lines.count >= 3 * 396, "\(lines.count) JSONL lines")
+            var records: [String: Int] = [:]
+            for line in lines {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+                let record = object["record"] as? String ?? "?"
+                records[record, default: 0] += 1
+                for field in ["app", "window", "timestamp"] + (record == "bucket" ? ["segment", "dimension", "bucket"] : []) {
+                    #expect(object[field] is String, "\(field) missing in \(line)")
+                }
+                if record == "bucket" { #expect(object["value"] is NSNumber, "value in \(line)") }
+                let timestamp = object["timestamp"] as? String ?? ""
+                #expect(timestamp.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"#, options: .regularExpression) != nil,
+                        "timestamp \(timestamp) does not match %Y-%m-%dT%H:%M:%S.%LZ")
+                #expect(object["app"] as? String == "cfg-shop")
+            }
+            #expect(Set(records.keys) == ["bucket", "snapshot"] && records["snapshot"] == 3, "records: \(records)")
+        }
 
         /// The port in the demo banner's line `prometheus: http://127.0.0.1:PORT/metrics`.
         static func prometheusPort(banner: String) -> UInt16? {

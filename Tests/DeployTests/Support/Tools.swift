@@ -211,3 +211,114 @@ struct DeployTestError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// A UDP socket on 127.0.0.1 standing in for a StatsD server: datagrams queue in the kernel until
+/// `receivedDatagrams()` drains them.
+final class UDPSink: @unchecked Sendable {
+    let port: UInt16
+    private var fd: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw DeployTestError("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard bound == 0, named == 0 else { Glibc.close(fd); throw DeployTestError("bind/getsockname: errno \(errno)") }
+        port = UInt16(bigEndian: address.sin_port)
+        self.fd = fd
+    }
+
+    /// Reads every queued datagram without waiting; returns how many there were.
+    func receivedDatagrams() -> Int {
+        var count = 0
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while fd >= 0 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0 { break }
+            count += 1
+        }
+        return count
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+}
+
+/// A TCP "log collector" on 127.0.0.1: accepts connections on its own thread and keeps every
+/// byte received, as Vector's or Fluent Bit's TCP input would read the JSONL exporter's lines.
+final class TCPCollector: @unchecked Sendable {
+    let port: UInt16
+    private let listener: Int32
+    private let lock = NSLock()
+    private var received = Data()
+    private var connections = 0
+    private var stopping = false
+    private var thread: Thread?
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw DeployTestError("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard bound == 0, named == 0, listen(fd, 8) == 0 else { Glibc.close(fd); throw DeployTestError("bind/listen: errno \(errno)") }
+        port = UInt16(bigEndian: address.sin_port)
+        listener = fd
+        let thread = Thread { [weak self] in self?.serve() }
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Everything received so far, as text.
+    var text: String { lock.withLock { String(decoding: received, as: UTF8.self) } }
+    /// Connections accepted so far.
+    var accepted: Int { lock.withLock { connections } }
+
+    private var isStopping: Bool { lock.withLock { stopping } }
+
+    private func serve() {
+        var clients: [Int32] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !isStopping {
+            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)] + clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            guard poll(&fds, nfds_t(fds.count), 100) > 0 else { continue }
+            if fds[0].revents & Int16(POLLIN) != 0 {
+                let client = accept(listener, nil, nil)
+                if client >= 0 { clients.append(client); lock.withLock { connections += 1 } }
+            }
+            for entry in fds.dropFirst() where entry.revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { recv(entry.fd, $0.baseAddress, $0.count, 0) }
+                if n > 0 {
+                    lock.withLock { received.append(contentsOf: buffer[0..<n]) }
+                } else {
+                    Glibc.close(entry.fd)
+                    clients.removeAll { $0 == entry.fd }
+                }
+            }
+        }
+        for client in clients { Glibc.close(client) }
+        Glibc.close(listener)
+    }
+
+    /// Stops accepting and closes every socket (within about 100 ms).
+    func stop() { lock.withLock { stopping = true } }
+}
