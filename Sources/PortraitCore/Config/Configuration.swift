@@ -166,7 +166,7 @@ public struct Configuration: Sendable {
                 }
                 let ordinal = perType[type, default: 0]
                 perType[type] = ordinal + 1
-                if let plugin = factory.make(object, ordinal) { exporters.append(plugin) }
+                if let plugin = factory.make(object, ExporterFactory.instanceName(type: type, ordinal: ordinal)) { exporters.append(plugin) }
             }
         }
     }

@@ -105,16 +105,20 @@ public struct ExporterFactory: Sendable {
     public let type: String
     /// One line for `--help` and the config error that lists known types.
     public let summary: String
-    /// Reads the plugin's keys from `config` (reporting problems there) and returns the plugin,
-    /// or `nil` if the keys had problems. `index` counts the entries of this type before this one
-    /// (0 for the first `prometheus` entry, 1 for a second one), so plugins are named `prometheus`,
-    /// `prometheus#1`, … whatever else is listed.
-    public let make: @Sendable (_ config: ConfigObject, _ index: Int) -> (any ExporterPlugin)?
+    /// Reads the plugin's keys from `config` (reporting problems there) and returns the plugin
+    /// with the given `name`, or `nil` if the keys had problems.
+    public let make: @Sendable (_ config: ConfigObject, _ name: String) -> (any ExporterPlugin)?
 
-    public init(type: String, summary: String, make: @escaping @Sendable (_ config: ConfigObject, _ index: Int) -> (any ExporterPlugin)?) {
+    public init(type: String, summary: String, make: @escaping @Sendable (_ config: ConfigObject, _ name: String) -> (any ExporterPlugin)?) {
         self.type = type
         self.summary = summary
         self.make = make
+    }
+
+    /// The name of the `ordinal`-th entry (from 0) of a type: the first `jsonl` entry is `jsonl`,
+    /// a second one `jsonl#1`, and so on. The name is the `exporter` label of a plugin's metrics.
+    public static func instanceName(type: String, ordinal: Int) -> String {
+        ordinal == 0 ? type : "\(type)#\(ordinal)"
     }
 }
 
