@@ -302,15 +302,17 @@ struct HTTPServerTests {
         }
     }
 
-    @Test func connectionCapRejectsTheFifthAndRecovers() throws {
+    @Test func connectionCapRejectsTheFifthWhileAllAreBusyAndRecovers() throws {
         try withServer(configure: { $0.maxConnections = 4 }) { server, port in
             var clients: [TestClient] = []
+            let hang = "GET /hang HTTP/1.1\r\n\r\n"
             for _ in 0..<4 {
+                // A `hang` response keeps the connection busy: it is never evicted.
                 let client = try TestClient(port: port)
-                try client.send("GET / HTTP/1.1\r\n\r\n")
-                #expect(try client.readResponse().status == 200)
+                try client.send(hang)
                 clients.append(client)
             }
+            #expect(eventually { server.stats().connectionsOpen == 4 && server.stats().bytesRead == 4 * hang.utf8.count })
             let fifth = try TestClient(port: port)
             try? fifth.send("GET / HTTP/1.1\r\n\r\n")
             if let response = try? fifth.readResponse() {
@@ -319,6 +321,7 @@ struct HTTPServerTests {
             #expect(try fifth.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
             #expect(eventually { server.stats().connectionsRejected == 1 })
             #expect(server.stats().connectionsOpen == 4)
+            #expect(server.stats().connectionsEvicted == 0)
 
             clients.removeAll()  // closes all four
             var served = false
