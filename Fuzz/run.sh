@@ -51,7 +51,7 @@ for target in "${selected[@]}"; do
   esac
   corpus="$scratch/corpus/$target"
   crashes="$scratch/crashes/$target"
-  mkdir -p "$corpus" "$crashes"
+  mkdir -p "$corpus" "$crashes" "Tests/FuzzCorpus/$target/regressions"
   marker="$scratch/crashes/.started-$target"
   touch "$marker"
   sleep 1  # so that files written from now on are strictly newer than the marker
