@@ -27,6 +27,8 @@ public struct SimulateOptions: Equatable, Sendable {
     public var listen = "127.0.0.1:10055"
     /// China time from which yesterday's data is served (default 00:00: always ready).
     public var readyTime = TimeOfDay(hour: 0)
+    /// A JSON list of faults to inject at start (the format of the admin API's `POST /-/faults`).
+    public var faultsPath: String?
     public init() {}
 }
 
@@ -49,9 +51,11 @@ extension Command {
           Run against the upstream named in FILE (default https://api.weixin.qq.com).
       wechat-portrait-exporter check-config FILE
           Validate FILE. Exit 0, or print every problem (key path: what is wrong) and exit 2.
-      wechat-portrait-exporter simulate [--listen HOST:PORT] [--ready-time HH:MM]
+      wechat-portrait-exporter simulate [--listen HOST:PORT] [--ready-time HH:MM] [--faults FILE]
           Run only the simulator (default 127.0.0.1:10055) to test your own pipeline; prints the
-          demo apps' appids and secrets.
+          demo apps' appids and secrets. --faults injects the faults listed in FILE (a JSON list,
+          e.g. [{"fault":"system_error","every":3}]); more can be injected and cleared while it
+          runs through its admin API on loopback (POST/GET/DELETE /-/faults).
       wechat-portrait-exporter --help | --version
 
     OPTIONS
@@ -93,6 +97,7 @@ extension Command {
                     let text = try value(for: flag)
                     guard let time = TimeOfDay(parsing: text) else { throw UsageError(message: "--ready-time must be HH:MM, not \"\(text)\"") }
                     options.readyTime = time
+                case "--faults": options.faultsPath = try value(for: flag)
                 default: throw UsageError(message: "unknown option \"\(flag)\" for simulate")
                 }
             }

@@ -75,6 +75,19 @@ enum Demo {
         var configuration = WeChatSimulator.Configuration.demo(time: SystemTimeSource())
         configuration.readyTime = options.readyTime
         let simulator = WeChatSimulator(configuration: configuration)
+        var faults: [FaultInjection] = []
+        if let path = options.faultsPath {
+            do {
+                faults = try FaultInjection.list(from: try ConfigEnvironment.process.readFile(path))
+            } catch let error as FaultSpecError {
+                Runtime.writeError("error: --faults \(path): \(error.message)")
+                return 2
+            } catch {
+                Runtime.writeError("error: --faults: cannot read \(path)")
+                return 2
+            }
+            for fault in faults { simulator.inject(fault) }
+        }
         let server: HTTPServer
         do {
             server = try simulator.serve(listen: try ListenAddress(parsing: options.listen))
@@ -87,6 +100,8 @@ enum Demo {
         for app in apps {
             print("  app \(app.name ?? app.appid): appid \(app.appid), AppSecret \(app.secret) (demo values)")
         }
+        for fault in faults { print("  fault: \(fault)") }
+        print("Faults and tokens while it runs (loopback only): GET/POST/DELETE http://\(bound)/-/faults, POST /-/tokens/invalidate, POST /-/tokens/expire, GET /-/stats")
         print("Point a config's upstream.base_url at http://\(bound). Stop with Ctrl-C.")
         fflush(stdout)
         let stopped = AsyncStream<Void>.makeStream()

@@ -110,14 +110,7 @@ struct PipelineTests {
 
     @Test("promtool check metrics passes on a real scrape (CI installs promtool)")
     func promtool() async throws {
-        guard let promtool = Self.promtoolPath() else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" {
-                Issue.record("promtool is not installed, but CI must run this check (apt-get install prometheus)")
-            } else {
-                print("SKIPPED: promtool not installed; `apt-get install prometheus` to run `promtool check metrics` on a real scrape")
-            }
-            return
-        }
+        guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "run `promtool check metrics` on a real scrape") else { return }
         let pipeline = try await Pipeline()
         try await pipeline.waitUntilReady()
         let (response, _) = try await pipeline.scrape()
@@ -165,11 +158,4 @@ struct PipelineTests {
         #expect(clock.now - started < .seconds(5))
     }
 
-    static func promtoolPath() -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") + ["/usr/bin"] {
-            let path = "\(directory)/promtool"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PortraitCore
+import PortraitTestKit
 import Testing
 @testable import PortraitPrometheus
 

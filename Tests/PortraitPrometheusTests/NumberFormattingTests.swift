@@ -1,3 +1,4 @@
+import PortraitTestKit
 import Testing
 @testable import PortraitPrometheus
 

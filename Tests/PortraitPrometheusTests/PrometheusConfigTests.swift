@@ -1,5 +1,6 @@
 import PortraitCore
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 @testable import PortraitPrometheus
 

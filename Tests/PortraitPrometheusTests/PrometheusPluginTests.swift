@@ -1,6 +1,7 @@
 import Foundation
 import PortraitCore
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 @testable import PortraitPrometheus
 
@@ -267,10 +268,7 @@ struct PrometheusPluginTests {
 
     @Test("promtool check metrics accepts a real scrape without errors or lint warnings")
     func promtool() async throws {
-        guard let promtool = Self.findPromtool() else {
-            print("SKIPPED: promtool not installed (looked in PATH and /usr/bin/promtool); the exposition was not checked with promtool")
-            return
-        }
+        guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "check the exposition with promtool") else { return }
         let registry = SelfMetricsRegistry()
         registry.register {
             [SelfMetricFamily(name: "wechat_portrait_jsonl_records_total", help: "JSON lines written.", kind: .counter,
@@ -292,35 +290,8 @@ struct PrometheusPluginTests {
         #expect(scrape.status == 200)
         _ = try ExpositionParser.parse(scrape.body)
 
-        let (status, output) = try Self.run(promtool, arguments: ["check", "metrics"], input: scrape.body)
-        #expect(status == 0, "promtool exit \(status): \(output)")
-        #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool said: \(output)")
-    }
-
-    static func findPromtool() -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let candidates = path.split(separator: ":").map { "\($0)/promtool" } + ["/usr/bin/promtool"]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    /// Runs `executable` with `input` on stdin; returns the exit status and stdout+stderr.
-    static func run(_ executable: String, arguments: [String], input: [UInt8]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let stdin = Pipe()
-        let output = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(Data(input))
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try Subprocess.run(promtool, ["check", "metrics"], input: scrape.body)
+        #expect(result.status == 0, "promtool exit \(result.status): \(result.output)")
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool said: \(result.output)")
     }
 }
