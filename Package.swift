@@ -53,7 +53,7 @@ let package = Package(
         // Fuzzing (Fuzz/run.sh): the fuzz targets, a libFuzzer entry point built with
         // -DFUZZING (an input replayer otherwise), and the tests that replay the seed corpus and
         // every saved crash input under Tests/FuzzCorpus.
-        .target(name: "PortraitFuzz", dependencies: ["PortraitCore", "PortraitHTTP", "PortraitRuntime"], swiftSettings: strict),
+        .target(name: "PortraitFuzz", dependencies: ["PortraitCore", "PortraitHTTP", "PortraitJSONL", "PortraitRuntime"], swiftSettings: strict),
         .executableTarget(name: "portrait-fuzz", dependencies: ["PortraitFuzz"], swiftSettings: strict),
 
         .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit", "WeChatSimulator", "PortraitHTTP"], swiftSettings: strict),

@@ -1,9 +1,10 @@
 import PortraitCore
+import PortraitJSONL
 import PortraitRuntime
 
 /// Fuzzes `Configuration.load` with the registry the executable uses (`Runtime.registry`: every
-/// exporter plugin's config reader) and an in-memory environment holding AppSecrets in
-/// variables and files. Properties:
+/// exporter plugin's config reader), plus any plugin not registered there yet, and an in-memory
+/// environment holding AppSecrets in variables and files. Properties:
 /// - it never traps;
 /// - a failure lists at least one problem, each with a message;
 /// - a success has at least one app, one exporter and one window, and unique app names and
@@ -33,6 +34,11 @@ public enum ConfigurationHarness {
     static let secrets: [String] = variables.filter { $0.key.contains("SECRET") }.map(\.value)
         + files.filter { $0.key.hasSuffix("secret") }.map { String(decoding: $0.value, as: UTF8.self).trimmingWhitespace() }
 
+    /// `Runtime.registry`, plus the factories of plugins that exist but are not registered there.
+    static let registry = ExporterRegistry(
+        Runtime.registry.factories + [JSONLPlugin.factory].filter { !Runtime.registry.knownTypes.contains($0.type) }
+    )
+
     struct MissingFile: Error {}
 
     static let environment = ConfigEnvironment(
@@ -51,7 +57,7 @@ public enum ConfigurationHarness {
         let spelledOut = spelledOutSecrets(input)
         let shown: String
         do throws(ConfigError) {
-            let configuration = try Configuration.load(input, registry: Runtime.registry, environment: environment)
+            let configuration = try Configuration.load(input, registry: registry, environment: environment)
             violations.require(!configuration.apps.isEmpty, "loaded without apps")
             violations.require(!configuration.exporters.isEmpty, "loaded without exporters")
             violations.require(!configuration.windows.isEmpty, "loaded without windows")

@@ -134,15 +134,22 @@ final class ProbeProcess {
     }
 }
 
-/// Raises this process's soft RLIMIT_NOFILE to at least `wanted` (up to the hard limit); returns
-/// the soft limit in force afterwards. Raising is harmless to tests running in parallel.
+/// Raises this process's soft RLIMIT_NOFILE to at least `wanted` (and the hard limit too when
+/// it is lower and the process may raise it, e.g. as root); returns the soft limit in force
+/// afterwards. Raising is harmless to tests running in parallel.
 @discardableResult
 func raiseOpenFileLimit(to wanted: Int) -> Int {
     var limit = rlimit()
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
     if limit.rlim_cur < rlim_t(wanted) {
-        limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        var raised = limit
+        raised.rlim_cur = rlim_t(wanted)
+        raised.rlim_max = max(limit.rlim_max, rlim_t(wanted))
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 {
+            raised = limit
+            raised.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised)
+        }
         _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
     return Int(limit.rlim_cur)
