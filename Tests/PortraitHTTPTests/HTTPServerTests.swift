@@ -8,7 +8,10 @@ final class ServerHolder: Sendable {
     let server = Mutex<HTTPServer?>(nil)
 }
 
+/// On the main actor, like `HostileClientTests`: the tests block in socket calls, which on the
+/// cooperative pool (a thread per core) would starve other suites' async tests.
 @Suite("HTTPServer over loopback sockets", .timeLimit(.minutes(1)))
+@MainActor
 struct HTTPServerTests {
     @Test func getReturnsBodyWithContentLength() throws {
         try withServer { _, port in
@@ -473,7 +476,9 @@ struct HTTPServerTests {
         try server.start()
         let port = try #require(server.boundAddresses.first?.port)
         let client = try TestClient(port: port)
-        try client.send("GET /delay?ms=300 HTTP/1.1\r\n\r\n")
+        // Long enough that the shutdown has begun when the answer is due, even when reaching
+        // `shutdown()` waits for a busy cooperative pool; shorter than the 2 s grace period.
+        try client.send("GET /delay?ms=1500 HTTP/1.1\r\n\r\n")
         usleep(50_000)
         await server.shutdown()
         let response = try client.readResponse()

@@ -5,7 +5,12 @@ import Testing
 /// Clients that try to hurt the server: slowloris, connection floods, oversized and malformed
 /// requests, rude resets, file-descriptor exhaustion. Each test asserts what the client sees
 /// and the server's counters; `HTTPServerTests` covers the well-behaved protocol.
+///
+/// On the main actor: these tests block their thread in socket calls and sleeps, and Swift's
+/// cooperative pool has only one thread per core (two here), so run there they would starve the
+/// async tests of other suites running in parallel. The main thread is free for it.
 @Suite("HTTPServer against hostile clients", .timeLimit(.minutes(2)))
+@MainActor
 struct HostileClientTests {
     // MARK: Slowloris
 
