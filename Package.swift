@@ -50,13 +50,23 @@ let package = Package(
         // The thin executable: hands argv to PortraitRuntime and exits with its status.
         .executableTarget(name: "wechat-portrait-exporter", dependencies: ["PortraitRuntime"], swiftSettings: strict),
 
+        // Fuzzing (Fuzz/run.sh): the fuzz targets, a libFuzzer entry point built with
+        // -DFUZZING (an input replayer otherwise), and the tests that replay the seed corpus and
+        // every saved crash input under Tests/FuzzCorpus.
+        .target(name: "PortraitFuzz", dependencies: ["PortraitCore", "PortraitHTTP", "PortraitJSONL", "PortraitRuntime"], swiftSettings: strict),
+        .executableTarget(name: "portrait-fuzz", dependencies: ["PortraitFuzz"], swiftSettings: strict),
+
         .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit", "WeChatSimulator", "PortraitHTTP"], swiftSettings: strict),
-        .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP"], swiftSettings: strict),
+        // Test helper, not a product: an HTTPServer in a child process, so a test can limit its
+        // file descriptors (EMFILE) without touching the test process.
+        .executableTarget(name: "portrait-http-probe", dependencies: ["PortraitHTTP"], swiftSettings: strict),
+        .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP", "portrait-http-probe"], swiftSettings: strict),
         .testTarget(
             name: "PortraitPrometheusTests",
             dependencies: ["PortraitPrometheus", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
             swiftSettings: strict
         ),
+        .testTarget(name: "PortraitFuzzTests", dependencies: ["PortraitFuzz"], swiftSettings: strict),
         .testTarget(name: "PortraitJSONLTests", dependencies: ["PortraitJSONL", "PortraitCore", "PortraitTestKit"], swiftSettings: strict),
         .testTarget(name: "PortraitStatsDTests", dependencies: ["PortraitStatsD", "PortraitCore", "PortraitTestKit"], swiftSettings: strict),
         .testTarget(

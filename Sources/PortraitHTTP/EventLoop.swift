@@ -53,6 +53,11 @@ final class ServerShared: Sendable {
 /// connections, itself on a tie); another loop receives it through its inbox and eventfd. So a
 /// burst of connections accepted by one loop is still spread evenly.
 ///
+/// At the cap: a connection accepted while `maxConnections` are open makes room by closing an
+/// idle one (see ``evictionCandidate()``). Each loop only closes its own connections, so the new
+/// connection travels the ring of loops, starting with the one that accepted it, until one of
+/// them evicts; when none can (every connection is busy), it is rejected with a 503.
+///
 /// Everything but ``requestStop()``, ``handOff(_:peer:)`` and the `load` counter runs on the
 /// loop's thread; that is why the class is `@unchecked Sendable`: it is handed to its thread
 /// once and only the atomics, the inbox (a mutex) and the eventfd are touched from elsewhere.
@@ -78,6 +83,9 @@ final class EventLoop: @unchecked Sendable {
     struct HandOff: Sendable {
         var fd: Int32
         var peer: sockaddr_storage
+        /// Accepted over the cap: the receiving loop must evict a connection to admit it.
+        /// Counts the loops that still may be asked (the ring shrinks by one per loop tried).
+        var evictionHops = 0
     }
 
     // Loop-thread state.
@@ -150,8 +158,8 @@ final class EventLoop: @unchecked Sendable {
     // MARK: - Running
 
     /// Gives an accepted socket to this loop; callable from any thread.
-    func handOff(_ fd: Int32, peer: sockaddr_storage) {
-        inbox.withLock { $0.append(HandOff(fd: fd, peer: peer)) }
+    func handOff(_ fd: Int32, peer: sockaddr_storage, evictionHops: Int = 0) {
+        inbox.withLock { $0.append(HandOff(fd: fd, peer: peer, evictionHops: evictionHops)) }
         _ = shim_eventfd_signal(wakeFD)
     }
 
@@ -207,7 +215,11 @@ final class EventLoop: @unchecked Sendable {
                 beginStopping()
             }
             for handOff in inbox.withLock({ inbox in defer { inbox = [] }; return inbox }) {
-                admit(handOff.fd, peer: handOff.peer)
+                if handOff.evictionHops > 0 {
+                    admitOverCap(handOff.fd, peer: handOff.peer, hopsLeft: handOff.evictionHops - 1)
+                } else {
+                    admit(handOff.fd, peer: handOff.peer)
+                }
             }
             return
         }
@@ -303,13 +315,8 @@ final class EventLoop: @unchecked Sendable {
             accepted += 1
             let open = shared.openConnections.add(1, ordering: .relaxed).newValue
             if open > settings.maxConnections {
-                // Counters first, so they are settled by the time the client sees the close.
-                shared.openConnections.subtract(1, ordering: .relaxed)
-                counters.connectionsRejected.add(1, ordering: .relaxed)
-                Self.rejectResponse.withUnsafeBytes { bytes in
-                    _ = shim_send(fd, bytes.baseAddress, bytes.count)
-                }
-                Socket.close(fd)
+                load.add(1, ordering: .relaxed)
+                admitOverCap(fd, peer: storage, hopsLeft: peers.count - 1)
                 continue
             }
             let owner = leastLoadedLoop()
@@ -341,6 +348,69 @@ final class EventLoop: @unchecked Sendable {
         let resume = now + settings.acceptPause
         acceptResumeAt = resume
         schedule(resume)
+    }
+
+    /// Admits a connection accepted while `maxConnections` were open (it is counted in
+    /// `openConnections` and in this loop's `load`) by evicting one of this loop's idle
+    /// connections; when this loop has none, passes it on to the next loop of the ring while
+    /// `hopsLeft` > 0, else rejects it with a best-effort 503.
+    private func admitOverCap(_ fd: Int32, peer: sockaddr_storage, hopsLeft: Int) {
+        if !stopping, let victim = evictionCandidate() {
+            counters.connectionsEvicted.add(1, ordering: .relaxed)
+            close(victim)
+            admit(fd, peer: peer)
+            return
+        }
+        if !stopping && hopsLeft > 0, let position = peers.firstIndex(where: { $0 === self }) {
+            let next = peers[(position + 1) % peers.count]
+            if next !== self {
+                load.subtract(1, ordering: .relaxed)
+                next.load.add(1, ordering: .relaxed)
+                next.handOff(fd, peer: peer, evictionHops: hopsLeft)
+                return
+            }
+        }
+        // Counters first, so they are settled by the time the client sees the close.
+        load.subtract(1, ordering: .relaxed)
+        shared.openConnections.subtract(1, ordering: .relaxed)
+        counters.connectionsRejected.add(1, ordering: .relaxed)
+        Self.rejectResponse.withUnsafeBytes { bytes in
+            _ = shim_send(fd, bytes.baseAddress, bytes.count)
+        }
+        Socket.close(fd)
+    }
+
+    /// The connection to close to make room for a new one at the cap, or nil when every
+    /// connection of this loop is busy. Only connections with no request in progress qualify,
+    /// by rank, then longest idle first:
+    /// 1. draining: its last response is written, the loop only waits for the client's FIN;
+    /// 2. never sent a byte since it was accepted (idle junk, or a client about to speak);
+    /// 3. keep-alive between requests (e.g. Prometheus between scrapes; an HTTP client retries a
+    ///    request on a kept-alive connection closed before it was sent).
+    /// A request being received, a response being written, delayed or held (`hang`) is never cut.
+    /// Ties (same loop iteration) go to the connection admitted first. Linear in the loop's
+    /// connections; runs only at the cap.
+    func evictionCandidate() -> Connection? {
+        var best: Connection?
+        var bestKey = (rank: Int.max, since: UInt64.max, admitted: UInt64.max)
+        for case let connection? in connections {
+            let rank: Int
+            switch connection.state {
+            case .draining:
+                rank = 0
+            case .reading where !connection.parser.hasPartialRequest:
+                rank = connection.requestsServed == 0 ? 1 : 2
+            default:
+                continue
+            }
+            // The token's high half is the admission generation: larger means admitted later.
+            let key = (rank: rank, since: connection.lastActivity, admitted: connection.token)
+            if key < bestKey {
+                best = connection
+                bestKey = key
+            }
+        }
+        return best
     }
 
     /// Takes an accepted descriptor (already counted in `openConnections` and `load`) into the

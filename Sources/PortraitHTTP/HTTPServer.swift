@@ -16,8 +16,9 @@ import Synchronization
 ///   every response; pipelined requests are answered in order, one at a time. `HEAD` reaches
 ///   the handler as `GET` and the body is dropped (the GET's `Content-Length` is kept).
 ///   `Expect: 100-continue` gets an interim `100 Continue` when the body has not arrived yet.
-/// - Limits: see ``HTTPServerConfiguration``. Over `maxConnections` a new connection gets a
-///   best-effort 503 and is closed. `accept` failures such as EMFILE pause accepting for 100 ms.
+/// - Limits: see ``HTTPServerConfiguration``. At `maxConnections` a new connection evicts the
+///   longest-idle connection without a request in progress; only when all are busy does it get
+///   a best-effort 503 and close. `accept` failures such as EMFILE pause accepting for 100 ms.
 /// - Closing: after the last response the server shuts down its sending side and discards
 ///   input until the client closes (at most 2 s), so a client still sending never gets a reset
 ///   in place of its response.

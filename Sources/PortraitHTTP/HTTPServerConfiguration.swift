@@ -20,8 +20,13 @@ public struct HTTPServerConfiguration: Sendable {
     /// Time a keep-alive connection may stay silent between requests, and the longest wait for a
     /// client to take response bytes; also how long a `hang` response keeps its connection.
     public var idleTimeout: Duration = .seconds(60)
-    /// Maximum concurrently open connections across all loops. Over it, a new connection is
-    /// accepted, sent a best-effort `503` and closed at once (counted as rejected).
+    /// Maximum concurrently open connections across all loops. A connection accepted at the cap
+    /// makes room by closing the longest-idle connection that has no request in progress
+    /// (one that is only draining after its last response first, then one that never sent a
+    /// byte, then a keep-alive connection between requests; counted as evicted), so idle
+    /// connections can never lock a scraper out. Only when every open connection is busy
+    /// (receiving a request or sending a response) is the new one sent a best-effort `503` and
+    /// closed at once (counted as rejected). The same policy as nginx's reuse of idle connections.
     public var maxConnections: Int = 512
     /// Number of event-loop threads (at least 1). Each has its own epoll instance; all accept from
     /// the shared listening sockets, registered with `EPOLLEXCLUSIVE`.

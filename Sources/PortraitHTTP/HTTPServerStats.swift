@@ -3,8 +3,12 @@
 public struct HTTPServerStats: Sendable, Hashable {
     /// Connections admitted (rejected ones not included).
     public var connectionsAccepted: Int = 0
-    /// Connections closed at once because ``HTTPServerConfiguration/maxConnections`` were open.
+    /// Connections closed at once because ``HTTPServerConfiguration/maxConnections`` were open
+    /// and none of them was idle (so none could be evicted).
     public var connectionsRejected: Int = 0
+    /// Idle connections closed to make room for a new one at
+    /// ``HTTPServerConfiguration/maxConnections``.
+    public var connectionsEvicted: Int = 0
     /// Connections open now.
     public var connectionsOpen: Int = 0
     /// Responses started (counted before their first byte is written), by status class: index 1 is 1xx … index 5 is 5xx (index 0 unused).

@@ -4,6 +4,7 @@ import Synchronization
 final class LoopCounters: Sendable {
     let connectionsAccepted = Atomic<Int>(0)
     let connectionsRejected = Atomic<Int>(0)
+    let connectionsEvicted = Atomic<Int>(0)
     let responses1xx = Atomic<Int>(0)
     let responses2xx = Atomic<Int>(0)
     let responses3xx = Atomic<Int>(0)
@@ -30,6 +31,7 @@ final class LoopCounters: Sendable {
     func accumulate(into stats: inout HTTPServerStats) {
         stats.connectionsAccepted += connectionsAccepted.load(ordering: .relaxed)
         stats.connectionsRejected += connectionsRejected.load(ordering: .relaxed)
+        stats.connectionsEvicted += connectionsEvicted.load(ordering: .relaxed)
         stats.responsesByClass[1] += responses1xx.load(ordering: .relaxed)
         stats.responsesByClass[2] += responses2xx.load(ordering: .relaxed)
         stats.responsesByClass[3] += responses3xx.load(ordering: .relaxed)

@@ -8,7 +8,10 @@ final class ServerHolder: Sendable {
     let server = Mutex<HTTPServer?>(nil)
 }
 
+/// On the main actor, like `HostileClientTests`: the tests block in socket calls, which on the
+/// cooperative pool (a thread per core) would starve other suites' async tests.
 @Suite("HTTPServer over loopback sockets", .timeLimit(.minutes(1)))
+@MainActor
 struct HTTPServerTests {
     @Test func getReturnsBodyWithContentLength() throws {
         try withServer { _, port in
@@ -302,15 +305,17 @@ struct HTTPServerTests {
         }
     }
 
-    @Test func connectionCapRejectsTheFifthAndRecovers() throws {
+    @Test func connectionCapRejectsTheFifthWhileAllAreBusyAndRecovers() throws {
         try withServer(configure: { $0.maxConnections = 4 }) { server, port in
             var clients: [TestClient] = []
+            let hang = "GET /hang HTTP/1.1\r\n\r\n"
             for _ in 0..<4 {
+                // A `hang` response keeps the connection busy: it is never evicted.
                 let client = try TestClient(port: port)
-                try client.send("GET / HTTP/1.1\r\n\r\n")
-                #expect(try client.readResponse().status == 200)
+                try client.send(hang)
                 clients.append(client)
             }
+            #expect(eventually { server.stats().connectionsOpen == 4 && server.stats().bytesRead == 4 * hang.utf8.count })
             let fifth = try TestClient(port: port)
             try? fifth.send("GET / HTTP/1.1\r\n\r\n")
             if let response = try? fifth.readResponse() {
@@ -319,6 +324,7 @@ struct HTTPServerTests {
             #expect(try fifth.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
             #expect(eventually { server.stats().connectionsRejected == 1 })
             #expect(server.stats().connectionsOpen == 4)
+            #expect(server.stats().connectionsEvicted == 0)
 
             clients.removeAll()  // closes all four
             var served = false
@@ -470,7 +476,9 @@ struct HTTPServerTests {
         try server.start()
         let port = try #require(server.boundAddresses.first?.port)
         let client = try TestClient(port: port)
-        try client.send("GET /delay?ms=300 HTTP/1.1\r\n\r\n")
+        // Long enough that the shutdown has begun when the answer is due, even when reaching
+        // `shutdown()` waits for a busy cooperative pool; shorter than the 2 s grace period.
+        try client.send("GET /delay?ms=1500 HTTP/1.1\r\n\r\n")
         usleep(50_000)
         await server.shutdown()
         let response = try client.readResponse()
@@ -505,7 +513,9 @@ struct HTTPServerTests {
         let task = Task { try await server.run() }
         var port: UInt16?
         let start = ContinuousClock.now
-        while port == nil && elapsed(since: start) < .seconds(5) {
+        // Generous: the task may wait for a cooperative thread while other tests block theirs
+        // (seen under ThreadSanitizer on 2 cores).
+        while port == nil && elapsed(since: start) < .seconds(30) {
             port = server.boundAddresses.first?.port
             try await Task.sleep(for: .milliseconds(10))
         }

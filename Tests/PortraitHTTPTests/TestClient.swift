@@ -48,7 +48,8 @@ final class TestClient {
     /// Connects to `host:port` (IPv4 or IPv6 literal).
     init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(5)) throws {
         let isV6 = host.contains(":")
-        let fd = socket(isV6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec, so a child process a test spawns never holds our end open.
+        let fd = socket(isV6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestClientError.system("socket", errno) }
         self.fd = fd
         setTimeout(timeout)

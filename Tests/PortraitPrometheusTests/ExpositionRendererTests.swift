@@ -240,7 +240,10 @@ struct ExpositionRendererTests {
         #expect(metrics.cpuSeconds == 3.0)
         #expect(metrics.startTimeSeconds == 1_700_000_123.45)
         #expect(metrics.virtualBytes == 104_857_600)
-        #expect(metrics.residentBytes == 2560 * 4096)
+        // A literal, not `2560 * 4096`: comparing an optional with a computed UInt64 inside
+        // #expect reads 9 bytes from an 8-byte stack slot (Swift 6.3.1 toolchain bug; ASan
+        // stack-buffer-overflow in a compiler-generated AnyHashable thunk).
+        #expect(metrics.residentBytes == 10_485_760)  // 2560 pages of 4096 bytes
 
         var garbage = ProcessMetrics()
         garbage.apply(stat: Array("nonsense".utf8), bootTimeSeconds: nil, ticksPerSecond: 100, pageSize: 4096)

@@ -1,0 +1,420 @@
+import Glibc
+import PortraitHTTP
+import Testing
+
+/// Clients that try to hurt the server: slowloris, connection floods, oversized and malformed
+/// requests, rude resets, file-descriptor exhaustion. Each test asserts what the client sees
+/// and the server's counters; `HTTPServerTests` covers the well-behaved protocol.
+///
+/// On the main actor: these tests block their thread in socket calls and sleeps, and Swift's
+/// cooperative pool has only one thread per core (two here), so run there they would starve the
+/// async tests of other suites running in parallel. The main thread is free for it.
+@Suite("HTTPServer against hostile clients", .timeLimit(.minutes(2)))
+@MainActor
+struct HostileClientTests {
+    // MARK: Slowloris
+
+    @Test func slowlorisIsCutWith408WhileOthersAreServed() throws {
+        try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }) { server, port in
+            let slow = try TestClient(port: port)
+            let polite = try TestClient(port: port)
+            let start = ContinuousClock.now
+            var cut: Duration?
+            var received = 0
+            for byte in "GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8 {
+                if (try? slow.send([byte])) == nil { break }
+                // Between the slow client's bytes, a normal request is answered at once.
+                let requestStart = ContinuousClock.now
+                try polite.send("GET / HTTP/1.1\r\n\r\n")
+                #expect(try polite.readResponse().text == "hello")
+                #expect(elapsed(since: requestStart) < .milliseconds(250))
+                if case let .closed(data) = try slow.waitForClose(timeout: .milliseconds(100)) {
+                    cut = elapsed(since: start)
+                    received = data
+                    break
+                }
+                if elapsed(since: start) > .seconds(5) { break }
+            }
+            let cutAfter = try #require(cut)
+            #expect(cutAfter >= .milliseconds(250) && cutAfter < .seconds(2))
+            #expect(received == "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8.count)
+            #expect(eventually { server.stats().headerReadTimeouts == 1 })
+            #expect(server.stats().connectionsOpen == 1)
+        }
+    }
+
+    @Test func slowBodyIsCutByTheSameTimeout() throws {
+        try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }) { server, port in
+            let slow = try TestClient(port: port)
+            let start = ContinuousClock.now
+            try slow.send("POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
+            var cut: Duration?
+            for _ in 0..<100 {
+                if (try? slow.send("x")) == nil { break }
+                if case .closed = try slow.waitForClose(timeout: .milliseconds(100)) {
+                    cut = elapsed(since: start)
+                    break
+                }
+            }
+            let cutAfter = try #require(cut)
+            #expect(cutAfter >= .milliseconds(250) && cutAfter < .seconds(2))
+            #expect(eventually { server.stats().headerReadTimeouts == 1 })
+            #expect(server.stats().responsesByClass[2] == 0)
+        }
+    }
+
+    @Test func fiftySlowlorisClientsAreAllCut() throws {
+        try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }) { server, port in
+            let clients = try (0..<50).map { _ in try TestClient(port: port) }
+            for client in clients { try client.send("GET / HTTP/1.1\r\nX-Slow: ") }
+            #expect(eventually { server.stats().connectionsAccepted == 50 })
+            for _ in 0..<2 {
+                usleep(100_000)
+                for client in clients { try? client.send("a") }
+            }
+            for client in clients {
+                guard case .closed = try client.waitForClose(timeout: .seconds(5)) else {
+                    Issue.record("a slowloris client was not cut")
+                    return
+                }
+            }
+            #expect(eventually { server.stats().connectionsOpen == 0 })
+            #expect(server.stats().headerReadTimeouts == 50)
+        }
+    }
+
+    // MARK: Connection floods and the cap
+
+    /// 1,000 connections that never send a byte, on a server capped at 512: each one over the cap
+    /// evicts the longest-idle silent connection, so the cap holds, nothing is rejected, a fresh
+    /// scrape is answered, and a scraper's kept-alive connection (it has been served) survives
+    /// the flood because silent connections go first.
+    @Test(arguments: [1, 2])
+    func thousandIdleConnectionsDoNotLockOutAScrape(loops: Int) throws {
+        let limit = raiseOpenFileLimit(to: 8192)
+        try #require(limit >= 2700, "RLIMIT_NOFILE \(limit) is too low for 1,000 clients and their server sockets")
+        try withServer(configure: {
+            $0.maxConnections = 512
+            $0.eventLoopThreads = loops
+        }) { server, port in
+            let scraper = try TestClient(port: port)
+            try scraper.send("GET /path?scrape=1 HTTP/1.1\r\n\r\n")
+            #expect(try scraper.readResponse().text == "/path?scrape=1")
+
+            var idle: [TestClient] = []
+            for _ in 0..<1000 { idle.append(try TestClient(port: port)) }
+            #expect(eventually { server.stats().connectionsAccepted == 1001 })
+            #expect(eventually { server.stats().connectionsEvicted == 489 })
+            var stats = server.stats()
+            #expect(stats.connectionsOpen == 512)
+            #expect(stats.connectionsRejected == 0)
+
+            let fresh = try TestClient(port: port)
+            try fresh.send("GET / HTTP/1.1\r\n\r\n")
+            #expect(try fresh.readResponse().text == "hello")
+            try scraper.send("GET /path?scrape=2 HTTP/1.1\r\n\r\n")
+            #expect(try scraper.readResponse().text == "/path?scrape=2")
+
+            stats = server.stats()
+            #expect(stats.connectionsEvicted == 490)
+            #expect(stats.connectionsRejected == 0)
+            #expect(stats.connectionsOpen == 512)
+            // The newest silent connections are the ones still open.
+            #expect(try idle[999].waitForClose(timeout: .milliseconds(20)) == .stillOpen)
+            if loops == 1 {
+                #expect(try idle[0].waitForClose(timeout: .seconds(2)) == .closed(data: 0))
+                #expect(try idle[488].waitForClose(timeout: .seconds(2)) == .closed(data: 0))
+                #expect(try idle[490].waitForClose(timeout: .milliseconds(20)) == .stillOpen)
+            }
+        }
+    }
+
+    @Test func atTheCapTheLongestIdleConnectionIsEvictedSilentOnesFirst() throws {
+        try withServer(configure: { $0.maxConnections = 4 }) { server, port in
+            // Served keep-alive connections, oldest first, then a silent one.
+            var served: [TestClient] = []
+            for index in 0..<3 {
+                let client = try TestClient(port: port)
+                try client.send("GET /path?\(index) HTTP/1.1\r\n\r\n")
+                #expect(try client.readResponse().text == "/path?\(index)")
+                served.append(client)
+                usleep(5_000)
+            }
+            let silent = try TestClient(port: port)
+            #expect(eventually { server.stats().connectionsOpen == 4 })
+
+            // A fifth connection evicts the silent one, although it is the newest.
+            let fifth = try TestClient(port: port)
+            try fifth.send("GET / HTTP/1.1\r\n\r\n")
+            #expect(try fifth.readResponse().text == "hello")
+            #expect(try silent.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+
+            // A sixth evicts the served connection idle the longest (served[0]).
+            let sixth = try TestClient(port: port)
+            try sixth.send("GET / HTTP/1.1\r\n\r\n")
+            #expect(try sixth.readResponse().text == "hello")
+            #expect(try served[0].waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            for (index, client) in served.enumerated().dropFirst() {
+                try client.send("GET /path?again\(index) HTTP/1.1\r\n\r\n")
+                #expect(try client.readResponse().text == "/path?again\(index)")
+            }
+            let stats = server.stats()
+            #expect(stats.connectionsEvicted == 2)
+            #expect(stats.connectionsRejected == 0)
+            #expect(stats.connectionsOpen == 4)
+        }
+    }
+
+    /// When every connection is busy (a request in progress), none may be cut: the new one gets
+    /// a 503 and is closed, and is counted; the busy ones finish normally.
+    @Test(arguments: [1, 2])
+    func atTheCapWithEveryConnectionBusyTheNewOneIsRejected(loops: Int) throws {
+        try withServer(configure: {
+            $0.maxConnections = 4
+            $0.eventLoopThreads = loops
+        }) { server, port in
+            var busy: [TestClient] = []
+            for _ in 0..<4 {
+                let client = try TestClient(port: port)
+                try client.send("GET /path?busy HTTP/1.1\r\nHost: x\r\n")  // head not finished
+                busy.append(client)
+            }
+            #expect(eventually { server.stats().connectionsOpen == 4 && server.stats().bytesRead >= 4 * 33 })
+            let fifth = try TestClient(port: port)
+            try? fifth.send("GET / HTTP/1.1\r\n\r\n")
+            if let response = try? fifth.readResponse() {
+                #expect(response.status == 503)
+                #expect(response.text == "too many connections\n")
+            }
+            #expect(try fifth.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            #expect(eventually { server.stats().connectionsRejected == 1 })
+            #expect(server.stats().connectionsEvicted == 0)
+            for client in busy {
+                try client.send("\r\n")
+                #expect(try client.readResponse().text == "/path?busy")
+            }
+            // Now idle, they make room for the next newcomer.
+            let sixth = try TestClient(port: port)
+            try sixth.send("GET / HTTP/1.1\r\n\r\n")
+            #expect(try sixth.readResponse().text == "hello")
+            #expect(server.stats().connectionsEvicted == 1)
+        }
+    }
+
+    // MARK: Limits
+
+    @Test func tooManyHeaderFieldsIs431AndCloses() throws {
+        try withServer(configure: { $0.maxHeaderCount = 20 }) { server, port in
+            let client = try TestClient(port: port)
+            let fields = (0..<21).map { "X-F\($0): v\r\n" }.joined()
+            try client.send("GET / HTTP/1.1\r\n\(fields)\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 431)
+            #expect(response.header("Connection") == "close")
+            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            #expect(server.stats().badRequests == 1)
+        }
+    }
+
+    /// A request line that never ends: answered 414 once the limit is reached, although the
+    /// client keeps sending; the response arrives intact and the connection closes.
+    @Test func endlessRequestLineIs414() throws {
+        try withServer { server, port in
+            let client = try TestClient(port: port)
+            try client.send("GET /")
+            for _ in 0..<8 {
+                try? client.send([UInt8](repeating: UInt8(ascii: "a"), count: 4096))
+            }
+            let response = try client.readResponse()
+            #expect(response.status == 414)
+            #expect(response.header("Connection") == "close")
+            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            #expect(server.stats().badRequests == 1)
+        }
+    }
+
+    @Test func headerBlockJustUnderTheLimitIsServedAndJustOverIs431() throws {
+        try withServer(configure: { $0.maxHeaderBytes = 1024 }) { _, port in
+            let requestLine = "GET / HTTP/1.1\r\n"
+            let fixed = requestLine.utf8.count + "X-Pad: \r\n\r\n".utf8.count
+            let fits = try TestClient(port: port)
+            try fits.send(requestLine + "X-Pad: \(String(repeating: "p", count: 1024 - fixed))\r\n\r\n")
+            #expect(try fits.readResponse().status == 200)
+            let over = try TestClient(port: port)
+            try over.send(requestLine + "X-Pad: \(String(repeating: "p", count: 1025 - fixed))\r\n\r\n")
+            #expect(try over.readResponse().status == 431)
+            #expect(try over.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+        }
+    }
+
+    @Test func oversizedBodyAnnouncedWithExpectContinueIs413WithoutAnInterimResponse() throws {
+        try withServer(configure: { $0.maxBodyBytes = 1000 }) { _, port in
+            let client = try TestClient(port: port)
+            try client.send("POST /echo HTTP/1.1\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 413)
+            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+        }
+    }
+
+    @Test(arguments: [
+        "GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n",                                   // bare CR
+        "GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n",                             // obs-fold
+        "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",    // conflicting lengths
+        "POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\na",                       // list in Content-Length
+        "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", // TE before CL
+        "GET /\0 HTTP/1.1\r\n\r\n",                                               // NUL in the request line
+        "GET /\r\n\r\n",                                                          // no version
+        "GET / http/1.1\r\n\r\n",                                                 // lowercase version
+        "GET / HTTP/1.1\r\n: empty-name\r\n\r\n",
+        "G(T / HTTP/1.1\r\n\r\n",                                                 // separator in the method
+        "GET /a b HTTP/1.1\r\n\r\n",                                              // space in the target
+        "\u{7F}\u{7F}\u{7F}\r\n\r\n",
+    ])
+    func moreMalformedRequestsAre400AndClose(_ request: String) throws {
+        try withServer { server, port in
+            let client = try TestClient(port: port)
+            try client.send(request)
+            let response = try client.readResponse()
+            #expect(response.status == 400)
+            #expect(response.header("Connection") == "close")
+            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            #expect(server.stats().badRequests == 1)
+            #expect(server.stats().responsesByClass[2] == 0)
+        }
+    }
+
+    @Test func chunkedBodyWithExpectContinueIs411() throws {
+        try withServer { _, port in
+            let client = try TestClient(port: port)
+            try client.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try client.readResponse().status == 411)
+            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+        }
+    }
+
+    // MARK: Pipelining and HTTP/1.0
+
+    @Test func hundredPipelinedRequestsWithABigOneInTheMiddleAreAnsweredInOrder() throws {
+        try withServer { server, port in
+            let client = try TestClient(port: port)
+            var requests = ""
+            for index in 0..<100 {
+                requests += index == 50 ? "GET /big HTTP/1.1\r\n\r\n" : "GET /path?n=\(index) HTTP/1.1\r\nHost: x\r\n\r\n"
+            }
+            try client.send(requests)
+            for index in 0..<100 {
+                let response = try client.readResponse()
+                if index == 50 {
+                    #expect(response.body == bigBody)
+                } else {
+                    #expect(response.text == "/path?n=\(index)")
+                }
+            }
+            #expect(server.stats().connectionsAccepted == 1)
+            #expect(server.stats().responsesByClass[2] == 100)
+        }
+    }
+
+    @Test func aMalformedRequestEndsAPipelineAfterTheGoodOnesAreAnswered() throws {
+        try withServer { _, port in
+            let client = try TestClient(port: port)
+            try client.send("GET /path?1 HTTP/1.1\r\n\r\nGET /path?2 HTTP/1.1\r\n\r\nGET / HTTP/1.1\nHost: x\n\nGET /path?4 HTTP/1.1\r\n\r\n")
+            #expect(try client.readResponse().text == "/path?1")
+            #expect(try client.readResponse().text == "/path?2")
+            let failure = try client.readResponse()
+            #expect(failure.status == 400)
+            #expect(failure.header("Connection") == "close")
+            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+        }
+    }
+
+    @Test func http10PipelineGetsOnlyTheFirstAnswer() throws {
+        try withServer { server, port in
+            let client = try TestClient(port: port)
+            try client.send("POST /echo HTTP/1.0\r\nContent-Length: 5\r\n\r\nfirstGET /path?second HTTP/1.0\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.text == "first")
+            #expect(response.header("Connection") == "close")
+            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            #expect(server.stats().responses == 1)
+        }
+    }
+
+    // MARK: Resets
+
+    /// Twenty clients reset their connections while 2 MiB answers are being written to them, on
+    /// two loops; two well-behaved clients download the same body meanwhile, intact, and every
+    /// reset connection is released.
+    @Test func resetStormDuringLargeResponsesDoesNotDisturbOthers() throws {
+        try withServer(configure: { $0.eventLoopThreads = 2 }) { server, port in
+            let downloaders = try (0..<2).map { _ in try TestClient(port: port) }
+            for round in 0..<5 {
+                var rude: [TestClient] = []
+                for _ in 0..<4 {
+                    let client = try TestClient(port: port)
+                    var small: Int32 = 4096
+                    setsockopt(client.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+                    try client.send("GET /big HTTP/1.1\r\n\r\nGET /big HTTP/1.1\r\n\r\n")
+                    rude.append(client)
+                }
+                for client in downloaders { try client.send("GET /big HTTP/1.1\r\n\r\n") }
+                usleep(UInt32(5_000 * (round + 1)))
+                for client in rude { client.reset() }
+                for client in downloaders {
+                    #expect(try client.readResponse().body == bigBody)
+                }
+            }
+            #expect(eventually { server.stats().connectionsOpen == 2 })
+            for client in downloaders {
+                try client.send("GET / HTTP/1.1\r\n\r\n")
+                #expect(try client.readResponse().text == "hello")
+            }
+        }
+    }
+
+    // MARK: Out of file descriptors
+
+    /// The server runs in a child process limited to 64 descriptors. 100 clients connect: the
+    /// server accepts until `accept` fails with EMFILE, then pauses accepting (100 ms at a time,
+    /// counted, no busy loop) while it keeps serving the connections it has; the rest wait in the
+    /// listen backlog. Once clients leave, it accepts again and serves the ones that waited.
+    @Test func runningOutOfFileDescriptorsPausesAcceptingAndRecovers() throws {
+        let probe = try ProbeProcess(arguments: ["--max-fds", "64"])
+        var clients = try (0..<100).map { _ in try TestClient(port: probe.port) }
+        #expect(eventually { ((try? probe.stats())?["acceptErrors"] ?? 0) > 0 })
+        let full = try probe.stats()
+        let accepted = try #require(full["accepted"])
+        #expect(accepted > 20 && accepted < 64)
+        #expect(full["open"] == accepted)
+
+        // Accepting is paused, not spinning: at most a few failed attempts per 100 ms pause.
+        usleep(500_000)
+        let later = try probe.stats()
+        #expect(later["accepted"] == accepted)
+        let errorsWhilePaused = (later["acceptErrors"] ?? 0) - (full["acceptErrors"] ?? 0)
+        #expect(errorsWhilePaused >= 1 && errorsWhilePaused <= 15, "\(errorsWhilePaused) accept errors in 500 ms")
+
+        // Connections already accepted are still served.
+        try clients[0].send("GET / HTTP/1.1\r\n\r\n")
+        #expect(try clients[0].readResponse().text == "hello")
+        // One waiting in the backlog is not (yet).
+        let waiting = clients[99]
+        try waiting.send("GET / HTTP/1.1\r\n\r\n")
+        waiting.setTimeout(.milliseconds(300))
+        #expect(throws: TestClientError.self) { try waiting.readResponse() }
+
+        // Free descriptors: the server resumes accepting and the waiting clients are served.
+        clients.removeFirst(60)
+        waiting.setTimeout(.seconds(10))
+        #expect(try waiting.readResponse().text == "hello")
+        let fresh = try TestClient(port: probe.port)
+        try fresh.send("GET / HTTP/1.1\r\n\r\n")
+        #expect(try fresh.readResponse().text == "hello")
+        let recovered = try probe.stats()
+        #expect((recovered["accepted"] ?? 0) == 101)
+        #expect(recovered["rejected"] == 0)
+        #expect(probe.stop() == 0)
+    }
+}
