@@ -17,6 +17,9 @@ let package = Package(
         // Linux syscalls that Glibc's module does not expose (epoll, eventfd, accept4).
         .target(name: "CLinuxShims"),
 
+        // The system zlib (`zlib1g-dev`): gzip copies of the exposition, compressed once per change.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
         // Domain model, China calendar, JSON, config, token cache, upstream client, scheduler,
         // status board and the exporter-plugin protocol. Knows nothing about sockets or formats.
         .target(name: "PortraitCore", swiftSettings: strict),
@@ -25,7 +28,7 @@ let package = Package(
         .target(name: "PortraitHTTP", dependencies: ["CLinuxShims"], swiftSettings: strict),
 
         // Exporter plugin: Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /).
-        .target(name: "PortraitPrometheus", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
+        .target(name: "PortraitPrometheus", dependencies: ["PortraitCore", "PortraitHTTP", "CZlib"], swiftSettings: strict),
 
         // Exporter plugin: JSON lines to stdout, a file (logrotate-safe) or a TCP log collector.
         .target(name: "PortraitJSONL", dependencies: ["PortraitCore"], swiftSettings: strict),
@@ -49,6 +52,18 @@ let package = Package(
 
         // The thin executable: hands argv to PortraitRuntime and exits with its status.
         .executableTarget(name: "wechat-portrait-exporter", dependencies: ["PortraitRuntime"], swiftSettings: strict),
+
+        // `swift run -c release portrait-bench`: render, encode, decode and scrape figures beside
+        // prometheus-pushgateway and a minimal "ceiling" server (README, Performance). Not a test.
+        .target(name: "CBenchSupport"),
+        .executableTarget(
+            name: "portrait-bench",
+            dependencies: [
+                "CBenchSupport", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "PortraitJSONL", "PortraitStatsD",
+                "PortraitRuntime", "WeChatSimulator",
+            ],
+            swiftSettings: strict
+        ),
 
         .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit", "WeChatSimulator", "PortraitHTTP"], swiftSettings: strict),
         .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP"], swiftSettings: strict),

@@ -1,0 +1,43 @@
+@preconcurrency import Glibc
+import Foundation
+import PortraitPrometheus
+import PortraitRuntime
+
+// portrait-bench: see BenchOptions.usage and the README's Performance section.
+let arguments = Array(CommandLine.arguments.dropFirst())
+
+// The exporter under test re-runs this executable as `portrait-bench exporter --config FILE`:
+// PortraitRuntime's main, exactly what `wechat-portrait-exporter --config FILE` runs.
+if arguments.first == "exporter" {
+    exit(await Runtime.main(Array(arguments.dropFirst())))
+}
+
+// `portrait-bench dump SIZE FILE`: the data part of the exposition at SIZE series (what is pushed
+// to pushgateway), for looking at by hand.
+if arguments.first == "dump", arguments.count == 3, let size = BenchOptions.parseCount(arguments[1]) {
+    let body = PrometheusPlugin.render(Workload(target: size).state())
+    _ = FileManager.default.createFile(atPath: arguments[2], contents: Data(body))
+    exit(0)
+}
+
+if arguments.first == "transport" {
+    if let latency = await TransportLatency.measure() { print(latency) }
+    exit(0)
+}
+
+let options: BenchOptions
+do {
+    options = try BenchOptions.parse(arguments)
+} catch {
+    if error.message.isEmpty {
+        print(BenchOptions.usage)
+        exit(0)
+    }
+    fputs("error: \(error.message)\n\n\(BenchOptions.usage)\n", stderr)
+    exit(2)
+}
+ChildProcess.installSignalHandlers()
+if let seconds = options.soakSeconds {
+    exit(await Soak.run(seconds: seconds, options: options))
+}
+exit(await Bench.run(options))
