@@ -8,16 +8,26 @@ import Synchronization
 ///
 /// | path | answer |
 /// | --- | --- |
-/// | `metricsPath` (default `/metrics`) | 200, text format 0.0.4 |
+/// | `metricsPath` (default `/metrics`) | 200, text format 0.0.4; gzipped when the request accepts gzip |
 /// | `/healthz` | 200 `ok` while the process serves |
 /// | `/readyz` | 200 once every app has data for every window, else 503 naming what is missing |
 /// | `/` | 200, a small HTML status page |
 /// | anything else | 404 |
 ///
 /// Methods other than GET and HEAD on those paths get 405 with `Allow: GET, HEAD`.
+///
+/// `/metrics` honours `Accept-Encoding`: a request that accepts gzip (`gzip` or `*` with a
+/// q-value above 0) gets the cached gzip copy with `Content-Encoding: gzip`; any other gets the
+/// plain body. Both carry `Vary: Accept-Encoding`. The gzip copy is made once per change of the
+/// body (see `ExpositionCache`), never per scrape; right after a new state, until its data part
+/// is compressed, gzip requests get the plain body.
 final class PrometheusEndpoint: HTTPHandler {
     /// Content type of the exposition (text format 0.0.4).
     static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// Headers of a plain `/metrics` answer (built once: a scrape copies a reference).
+    static let identityHeaders: HTTPHeaders = ["Content-Type": metricsContentType, "Vary": "Accept-Encoding"]
+    /// Headers of a gzipped `/metrics` answer.
+    static let gzipHeaders: HTTPHeaders = ["Content-Type": metricsContentType, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"]
     /// At most this many missing app/window pairs are named in a 503 from `/readyz`.
     static let readyzListLimit = 20
 
@@ -56,8 +66,9 @@ final class PrometheusEndpoint: HTTPHandler {
 
     // MARK: Data
 
-    /// Renders the data part of `state` (build info and portrait families) and swaps it in.
-    /// Called once per published state, outside the cache lock except for the swap.
+    /// Renders the data part of `state` (build info and portrait families) and swaps it in, then
+    /// compresses it and installs the gzip copy. Called once per published state, outside the
+    /// cache lock except for the two swaps; the plain body is served before the compression ends.
     func publish(_ state: PortraitState) {
         let build = attachment.withLock { $0.build }
         let hint = cache.withLock { $0.dataSizeHint }
@@ -66,24 +77,41 @@ final class PrometheusEndpoint: HTTPHandler {
         renderer.renderBuildInfo(build)
         renderer.renderPortraits(state)
         let data = renderer.take()
-        cache.withLock { $0.replaceData(data) }
+        let generation = cache.withLock { $0.replaceData(data) }
+        let member = Gzip.compress(data)
+        _ = cache.withLock { $0.installGzipData(member, generation: generation) }
     }
 
     /// The `/metrics` body, refreshed as `ExpositionCache` describes.
     func metricsBody() -> [UInt8] {
+        metricsBody(gzip: false).body
+    }
+
+    /// The `/metrics` body, gzipped when `gzip` is asked for and the gzip copy is ready.
+    func metricsBody(gzip: Bool) -> (body: [UInt8], gzipped: Bool) {
         let attached = attachment.withLock { $0 }
         let now = ContinuousClock.now
         let version = attached.status?.version ?? 0
-        return cache.withLock { cache in
-            cache.current(
-                now: now, interval: counterRefreshInterval, statusVersion: version,
-                report: { attached.status?.report() },
-                counters: { renderer in
-                    if let stats = attached.stats?() { renderer.renderHTTPStats(stats) }
-                    renderer.renderProcess(ProcessMetrics.read())
-                    if let registry = attached.selfMetrics { renderer.renderSelfMetrics(registry.collect()) }
-                })
+        let report = { attached.status?.report() }
+        let counters = { (renderer: inout ExpositionRenderer) in
+            if let stats = attached.stats?() { renderer.renderHTTPStats(stats) }
+            renderer.renderProcess(ProcessMetrics.read())
+            if let registry = attached.selfMetrics { renderer.renderSelfMetrics(registry.collect()) }
         }
+        return cache.withLock { cache in
+            if gzip, let body = cache.currentGzip(now: now, interval: counterRefreshInterval, statusVersion: version,
+                                                  report: report, counters: counters) {
+                return (body, true)
+            }
+            return (cache.current(now: now, interval: counterRefreshInterval, statusVersion: version,
+                                  report: report, counters: counters), false)
+        }
+    }
+
+    /// The gzip `/metrics` body as a gzip scrape would get it, or nil before the gzip copy exists.
+    func gzipMetricsBody() -> [UInt8]? {
+        let answer = metricsBody(gzip: true)
+        return answer.gzipped ? answer.body : nil
     }
 
     /// Render and assembly counts, for tests.
@@ -108,7 +136,8 @@ final class PrometheusEndpoint: HTTPHandler {
         }
         switch route {
         case .metrics:
-            return HTTPResponse(status: 200, headers: ["Content-Type": Self.metricsContentType], body: metricsBody())
+            let answer = metricsBody(gzip: AcceptEncoding.acceptsGzip(request.headers))
+            return HTTPResponse(status: 200, headers: answer.gzipped ? Self.gzipHeaders : Self.identityHeaders, body: answer.body)
         case .health:
             return .text(200, "ok\n")
         case .ready:
