@@ -20,6 +20,16 @@ if arguments.first == "dump", arguments.count == 3, let size = BenchOptions.pars
     exit(0)
 }
 
+// `portrait-bench render-loop SIZE N`: renders N times (for perf/callgrind).
+if arguments.first == "render-loop", arguments.count == 3, let size = BenchOptions.parseCount(arguments[1]), let n = Int(arguments[2]) {
+    let state = Workload(target: size).state()
+    let clock = ContinuousClock()
+    let start = clock.now
+    for _ in 0..<n { blackHole(PrometheusPlugin.render(state)) }
+    print("\(n) renders: \(milliseconds(clock.now - start) / Double(n)) ms each")
+    exit(0)
+}
+
 if arguments.first == "transport" {
     if let latency = await TransportLatency.measure() { print(latency) }
     exit(0)
