@@ -12,6 +12,7 @@ import Synchronization
 /// | `/healthz` | 200 `ok` while the process serves |
 /// | `/readyz` | 200 once every app has data for every window, else 503 naming what is missing |
 /// | `/` | 200, a small HTML status page |
+/// | `POST /-/reload` | reloads the config file when `enable_reload` is set and the client is on loopback |
 /// | anything else | 404 |
 ///
 /// Methods other than GET and HEAD on those paths get 405 with `Allow: GET, HEAD`.
@@ -34,19 +35,23 @@ final class PrometheusEndpoint: HTTPHandler {
     let metricsPath: String
     /// Minimum age of the counters part before a scrape re-renders it.
     let counterRefreshInterval: Duration
+    /// Whether `POST /-/reload` is served.
+    let enableReload: Bool
 
     private struct Attachment: Sendable {
         var status: StatusBoard?
         var selfMetrics: SelfMetricsRegistry?
         var build: BuildInfo = .current
         var stats: (@Sendable () -> HTTPServerStats?)?
+        var reload: (@Sendable () -> ReloadOutcome)?
     }
     private let attachment = Mutex(Attachment())
     private let cache = Mutex(ExpositionCache())
 
-    init(metricsPath: String, counterRefreshInterval: Duration) {
+    init(metricsPath: String, counterRefreshInterval: Duration, enableReload: Bool = false) {
         self.metricsPath = metricsPath
         self.counterRefreshInterval = counterRefreshInterval
+        self.enableReload = enableReload
     }
 
     /// Connects the endpoint to the host's status board, self-metrics and build facts.
@@ -55,6 +60,7 @@ final class PrometheusEndpoint: HTTPHandler {
             $0.status = context.status
             $0.selfMetrics = context.selfMetrics
             $0.build = context.build
+            $0.reload = context.reload
         }
         cache.withLock { $0.invalidateStatus() }
     }
@@ -127,6 +133,7 @@ final class PrometheusEndpoint: HTTPHandler {
         case "/healthz": route = .health
         case "/readyz": route = .ready
         case "/": route = .landing
+        case "/-/reload": return reload(request)
         default: return .text(404, "not found; see / for the endpoints\n")
         }
         guard request.method == "GET" || request.method == "HEAD" else {
@@ -146,6 +153,25 @@ final class PrometheusEndpoint: HTTPHandler {
             let attached = attachment.withLock { $0 }
             let body = LandingPage.render(report: attached.status?.report(), build: attached.build, metricsPath: metricsPath)
             return HTTPResponse(status: 200, headers: ["Content-Type": "text/html; charset=utf-8"], body: body)
+        }
+    }
+
+    /// `POST /-/reload`: validates the config file at once (a few milliseconds on this event-loop
+    /// thread) and applies it in the background. 200 when applied, 400 with every problem when the
+    /// new config is invalid (the old one keeps running), 403 when disabled or not from loopback.
+    private func reload(_ request: HTTPRequest) -> HTTPResponse {
+        guard request.method == "POST" || request.method == "PUT" else {
+            var response = HTTPResponse.text(405, "method not allowed; use POST\n")
+            response.headers.replaceOrAdd("Allow", "POST, PUT")
+            return response
+        }
+        guard enableReload else { return .text(403, "reload is disabled; set enable_reload in the prometheus exporter config\n") }
+        guard request.isLoopback else { return .text(403, "reload is accepted from loopback clients only\n") }
+        guard let reload = attachment.withLock({ $0.reload }) else { return .text(409, "this process has no config file to reload\n") }
+        switch reload() {
+        case .applied: return .text(200, "config reloaded\n")
+        case .rejected(let problems): return .text(400, problems + "\n")
+        case .unavailable(let why): return .text(409, why + "\n")
         }
     }
 

@@ -27,6 +27,7 @@ extension PrometheusPlugin {
     /// | `idle_timeout_seconds` | keep-alive idle limit, 0.1…86400 s | 60 |
     /// | `header_timeout_seconds` | time to receive a request head, 0.1…3600 s | 10 |
     /// | `event_loop_threads` | 1…16 server threads | 1 |
+    /// | `enable_reload` | serve `POST /-/reload` to loopback clients | false |
     ///
     /// The plugin is named `prometheus` when it is `exporters[0]`, else `prometheus#N` with N its
     /// index in `exporters`, so several instances have distinct names.
@@ -95,6 +96,7 @@ extension PrometheusPlugin.Configuration {
         if let value = config.seconds("idle_timeout_seconds", in: PrometheusPlugin.idleTimeoutRange) { idleTimeout = value }
         if let value = config.seconds("header_timeout_seconds", in: PrometheusPlugin.headerTimeoutRange) { headerTimeout = value }
         if let value = config.integer("event_loop_threads", in: PrometheusPlugin.eventLoopThreadsRange) { eventLoopThreads = value }
+        if let value = config.bool("enable_reload") { enableReload = value }
         config.finish()
 
         guard config.problems.problems.count == problemsBefore else { return nil }

@@ -31,6 +31,9 @@ public final class PrometheusPlugin: ExporterPlugin {
         /// Minimum age of the cached HTTP, process and self-metric counters before a scrape
         /// refreshes them (default 1 s; these counters may lag by up to this long).
         public var counterRefreshInterval: Duration = .seconds(1)
+        /// Serve `POST /-/reload` (to loopback clients only) to reload the config file, like
+        /// Prometheus's `--web.enable-lifecycle`. Off by default.
+        public var enableReload = false
 
         public init(listen: [ListenAddress]) {
             self.listen = listen
@@ -47,7 +50,8 @@ public final class PrometheusPlugin: ExporterPlugin {
         self.name = name
         self.configuration = configuration
         self.endpoint = PrometheusEndpoint(metricsPath: configuration.metricsPath,
-                                           counterRefreshInterval: configuration.counterRefreshInterval)
+                                           counterRefreshInterval: configuration.counterRefreshInterval,
+                                           enableReload: configuration.enableReload)
     }
 
     /// Binds the listen addresses and starts serving.

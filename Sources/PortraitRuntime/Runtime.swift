@@ -30,10 +30,10 @@ public enum Runtime {
         case .checkConfig(let path):
             return checkConfig(path: path)
         case .run(let path, let level):
-            guard let configuration = loadOrReport(path: path) else { return 2 }
+            guard let (configuration, bytes) = loadOrReport(path: path) else { return 2 }
             let logger = Logger(level: level ?? configuration.logLevel)
             for warning in configuration.warnings { logger.warning("config: \(warning)") }
-            return await runExporter(configuration, logger: logger)
+            return await runExporter(configuration, logger: logger, reloadFrom: (path, bytes))
         case .demo(let options):
             return await Demo.run(options)
         case .simulate(let options):
@@ -41,8 +41,8 @@ public enum Runtime {
         }
     }
 
-    /// Loads a config, printing every problem to standard error on failure.
-    static func loadOrReport(path: String, environment: ConfigEnvironment = .process) -> Configuration? {
+    /// Loads a config (and returns its bytes), printing every problem to standard error on failure.
+    static func loadOrReport(path: String, environment: ConfigEnvironment = .process) -> (Configuration, [UInt8])? {
         let bytes: [UInt8]
         do {
             bytes = try environment.readFile(path)
@@ -51,7 +51,7 @@ public enum Runtime {
             return nil
         }
         do {
-            return try Configuration.load(bytes, registry: registry, environment: environment)
+            return (try Configuration.load(bytes, registry: registry, environment: environment), bytes)
         } catch {
             writeError("error: \(path): \(error)")
             return nil
@@ -59,7 +59,7 @@ public enum Runtime {
     }
 
     static func checkConfig(path: String) -> Int32 {
-        guard let configuration = loadOrReport(path: path) else { return 2 }
+        guard let (configuration, _) = loadOrReport(path: path) else { return 2 }
         for warning in configuration.warnings { writeError("warning: \(warning)") }
         let apps = configuration.apps.map { "\($0.identity.name) (\($0.identity.appid), \($0.tokenSource) token)" }
         print("""
@@ -72,23 +72,45 @@ public enum Runtime {
         return 0
     }
 
+    /// How long a graceful stop may take before the process exits anyway.
+    static let shutdownTimeout: Duration = .seconds(15)
+
     /// Runs the exporter until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 if it cannot start.
+    /// With `reloadFrom` (the config file and the bytes it was loaded from), SIGHUP and
+    /// `POST /-/reload` reload it.
     static func runExporter(_ configuration: Configuration, logger: Logger, time: any TimeSource = SystemTimeSource(),
+                            reloadFrom: (path: String, bytes: [UInt8])? = nil,
                             banner: ([any ExporterPlugin]) -> [String] = { _ in [] }) async -> Int32 {
         let transport = URLSessionTransport(requestTimeout: configuration.upstream.timeout)
         let service = ExporterService(configuration: configuration, transport: transport, time: time, logger: logger)
+        let reloader = reloadFrom.map {
+            ConfigReloader(path: $0.path, environment: .process, service: service, logger: logger, time: time, loadedBytes: $0.bytes)
+        }
+        let reload: @Sendable () -> ReloadOutcome = {
+            reloader?.reload(trigger: "http") ?? .unavailable("this process runs without a config file (demo mode); nothing to reload")
+        }
         do {
-            try await service.start()
+            try await service.start(reload: reload)
         } catch {
             logger.error("cannot start: \(error)")
             writeError("error: cannot start: \(logger.redactor.redact(String(describing: error)))")
             return 2
         }
         let runTask = Task { await service.run() }
-        await SignalWatcher().install { signal in
+        await SignalWatcher().install(onStop: { signal in
             logger.info("stopping", ["signal": signal == SIGTERM ? "SIGTERM" : "SIGINT"])
             runTask.cancel()
-        }
+            // A stop that hangs (a plugin that cannot flush) must not keep the process alive.
+            DispatchQueue.global().asyncAfter(deadline: .now() + shutdownTimeout.seconds) {
+                logger.error("graceful stop took longer than \(Int(shutdownTimeout.seconds)) s; exiting")
+                _exit(1)
+            }
+        }, onHangup: {
+            logger.info("SIGHUP: reopening outputs" + (reloader == nil ? "" : " and reloading the config"))
+            if let reloader { _ = reloader.reload(trigger: "SIGHUP") }
+            let plugins = service.host.plugins
+            Task { for plugin in plugins { await plugin.reopenOutputs() } }
+        })
         logger.info("started", [
             "version": BuildInfo.current.version,
             "apps": String(configuration.apps.count),

@@ -57,13 +57,18 @@ public struct PluginContext: Sendable {
     public var logger: Logger
     public var time: any TimeSource
     public var build: BuildInfo
+    /// Reloads the config file (validates synchronously, applies in the background); `nil` when
+    /// the host offers no reload. Used by the Prometheus plugin's `POST /-/reload`.
+    public var reload: (@Sendable () -> ReloadOutcome)?
 
-    public init(status: StatusBoard, selfMetrics: SelfMetricsRegistry, logger: Logger, time: any TimeSource, build: BuildInfo = .current) {
+    public init(status: StatusBoard, selfMetrics: SelfMetricsRegistry, logger: Logger, time: any TimeSource, build: BuildInfo = .current,
+                reload: (@Sendable () -> ReloadOutcome)? = nil) {
         self.status = status
         self.selfMetrics = selfMetrics
         self.logger = logger
         self.time = time
         self.build = build
+        self.reload = reload
     }
 }
 

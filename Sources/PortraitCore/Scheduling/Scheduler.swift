@@ -24,10 +24,15 @@ public final class Scheduler: Sendable {
     private let status: StatusBoard
     private let logger: Logger
     private let deliver: @Sendable (Snapshot) async -> Void
+    private let held: [SnapshotKey: Snapshot]
 
-    /// - Parameter deliver: receives every good snapshot (normally `SnapshotStore.accept`).
+    /// - Parameters:
+    ///   - held: snapshots already held (after a config reload), so their jobs start up to date.
+    ///   - deliver: receives every good snapshot (normally `SnapshotStore.accept`).
     public init(apps: [AppCredentials], windows: [Window], policy: SchedulePolicy, fetcher: any SnapshotFetching,
-                time: any TimeSource, status: StatusBoard, logger: Logger, deliver: @escaping @Sendable (Snapshot) async -> Void) {
+                time: any TimeSource, status: StatusBoard, logger: Logger, held: [SnapshotKey: Snapshot] = [:],
+                deliver: @escaping @Sendable (Snapshot) async -> Void) {
+        self.held = held
         self.apps = apps
         self.windows = windows
         self.policy = policy
@@ -66,6 +71,10 @@ public final class Scheduler: Sendable {
         let offset = policy.offset(index: index)
         var random = SplitMix64(seed: "\(app.identity.appid)/\(window.rawValue)")
         var memory = JobMemory()
+        if let snapshot = held[key] {
+            memory.plan.lastGoodEnd = snapshot.endDate
+            memory.lastGoodWasEmpty = snapshot.portrait.isEmpty
+        }
         do {
             try await time.sleep(for: offset)
             while !Task.isCancelled {

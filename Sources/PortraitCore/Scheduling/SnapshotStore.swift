@@ -17,6 +17,18 @@ public actor SnapshotStore {
         publish(state)
     }
 
+    /// Switches to a new set of apps and windows (config reload): snapshots of apps and windows
+    /// that stay are kept (an app whose appid changed starts empty), the others are dropped.
+    public func reconfigure(apps: [AppIdentity], windows: [Window]) {
+        let keep = Set(apps.flatMap { app in windows.map { SnapshotKey(app: app.name, window: $0) } })
+        let identities = Dictionary(apps.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        state.snapshots = state.snapshots.filter { key, snapshot in keep.contains(key) && identities[key.app] == snapshot.app }
+        state.apps = apps
+        state.windows = windows
+        state.generation += 1
+        publish(state)
+    }
+
     /// The current state.
     public var current: PortraitState { state }
 }

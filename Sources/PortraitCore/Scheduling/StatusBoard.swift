@@ -90,6 +90,32 @@ public final class StatusBoard: Sendable {
         state = Mutex(State(apps: apps, windows: windows, jobs: jobs, index: index, tokenRefreshes: refreshes))
     }
 
+    /// Switches to a new set of apps and windows (config reload): jobs that stay keep their
+    /// counters and state, new ones start empty, removed ones disappear.
+    public func reconfigure(apps: [AppIdentity], windows: [Window]) {
+        state.withLock { state in
+            var jobs: [JobStatus] = []
+            var index: [SnapshotKey: Int] = [:]
+            for app in apps {
+                for window in windows {
+                    let key = SnapshotKey(app: app.name, window: window)
+                    var job = state.index[key].map { state.jobs[$0] } ?? JobStatus(app: app, window: window)
+                    if job.app != app { job = JobStatus(app: app, window: window) }
+                    index[key] = jobs.count
+                    jobs.append(job)
+                }
+            }
+            var refreshes: [String: [TokenRefreshResult: UInt64]] = [:]
+            for app in apps { refreshes[app.name] = state.tokenRefreshes[app.name] ?? [.success: 0, .failure: 0] }
+            state.apps = apps
+            state.windows = windows
+            state.jobs = jobs
+            state.index = index
+            state.tokenRefreshes = refreshes
+            state.version &+= 1
+        }
+    }
+
     /// Applies `change` to the job of `key` (ignored for unknown keys) and bumps the version.
     public func update(_ key: SnapshotKey, _ change: (inout JobStatus) -> Void) {
         state.withLock { state in

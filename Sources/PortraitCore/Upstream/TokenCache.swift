@@ -49,7 +49,7 @@ public actor TokenCache {
         var rejected: String?
     }
 
-    private let client: WeChatClient
+    private var client: WeChatClient
     private let time: any TimeSource
     private let refreshAhead: Duration
     private let persistPath: String?
@@ -69,6 +69,9 @@ public actor TokenCache {
         self.status = status
         self.logger = logger
     }
+
+    /// Uses `client` for future token calls (config reload changed the upstream).
+    public func use(client: WeChatClient) { self.client = client }
 
     /// A token for `app` that is valid now.
     public func token(for app: AppCredentials) async throws -> AccessToken {
