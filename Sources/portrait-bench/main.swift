@@ -1,5 +1,7 @@
 @preconcurrency import Glibc
 import Foundation
+import PortraitCore
+import PortraitHTTP
 import PortraitPrometheus
 import PortraitRuntime
 
@@ -28,6 +30,22 @@ if arguments.first == "render-loop", arguments.count == 3, let size = BenchOptio
     for _ in 0..<n { blackHole(PrometheusPlugin.render(state)) }
     print("\(n) renders: \(milliseconds(clock.now - start) / Double(n)) ms each")
     exit(0)
+}
+
+// `portrait-bench serve SIZE PORT [LOOPS]`: the Prometheus plugin in this process serving SIZE
+// series on 127.0.0.1:PORT until killed (for perf while wrk runs).
+if arguments.first == "serve", arguments.count >= 3, let size = BenchOptions.parseCount(arguments[1]), let port = UInt16(arguments[2]) {
+    let workload = Workload(target: size)
+    var configuration = PrometheusPlugin.Configuration(listen: [try! ListenAddress(parsing: "127.0.0.1:\(port)")])
+    configuration.eventLoopThreads = arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1
+    let plugin = PrometheusPlugin(configuration: configuration)
+    let board = StatusBoard(apps: workload.identities, windows: Workload.windows, startedAt: Date())
+    try! await plugin.start(context: PluginContext(status: board, selfMetrics: SelfMetricsRegistry(), logger: Logger(level: .error),
+                                                   time: SystemTimeSource()))
+    await plugin.publish(workload.state())
+    print("serving \(size) series on 127.0.0.1:\(port)")
+    fflush(stdout)
+    while true { sleep(3600) }
 }
 
 if arguments.first == "transport" {
