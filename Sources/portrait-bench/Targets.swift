@@ -50,16 +50,19 @@ final class ExporterUnderTest {
     let port: UInt16
     let coldStart: ColdStart
     let simulatorServer: HTTPServer
+    let upstream: TimedUpstream
 
-    init(workload: Workload, loops: Int, expectedSeries: Int, directory: String, extraExporters: [String] = []) throws {
-        let upstream = TimedUpstream(WeChatSimulator(configuration: workload.simulatorConfiguration()))
+    init(workload: Workload, loops: Int, expectedSeries: Int, directory: String, extraExporters: [String] = [],
+         simulator: WeChatSimulator.Configuration? = nil, schedule: String? = nil) throws {
+        let upstream = TimedUpstream(WeChatSimulator(configuration: simulator ?? workload.simulatorConfiguration()))
+        self.upstream = upstream
         simulatorServer = HTTPServer(configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]),
                                      handler: upstream)
         try simulatorServer.start()
         let upstreamPort = simulatorServer.boundAddresses.first?.port ?? 0
         port = System.freePort()
         let configPath = directory + "/exporter-\(sizeLabel(workload.target)).json"
-        try workload.exporterConfig(upstreamPort: upstreamPort, listenPort: port, loops: loops, extraExporters: extraExporters)
+        try workload.exporterConfig(upstreamPort: upstreamPort, listenPort: port, loops: loops, extraExporters: extraExporters, schedule: schedule)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
 
         // Room for the body (allocated and touched before the clock starts).

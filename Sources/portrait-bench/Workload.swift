@@ -62,7 +62,7 @@ struct Workload: Sendable {
     static func secretVariable(_ index: Int) -> String { "BENCH_APP\(index + 1)_APPSECRET" }
 
     /// The exporter's config: the same file format a user writes, pointed at the simulator.
-    func exporterConfig(upstreamPort: UInt16, listenPort: UInt16, loops: Int, extraExporters: [String] = []) -> String {
+    func exporterConfig(upstreamPort: UInt16, listenPort: UInt16, loops: Int, extraExporters: [String] = [], schedule: String? = nil) -> String {
         let appEntries = apps.enumerated().map { index, app in
             #"{"name":"\#(app.name ?? app.appid)","appid":"\#(app.appid)","secret_env":"\#(Self.secretVariable(index))"}"#
         }
@@ -70,7 +70,7 @@ struct Workload: Sendable {
         return """
         {
           "upstream": {"base_url": "http://127.0.0.1:\(upstreamPort)", "timeout_seconds": 60},
-          "schedule": {"ready_time": "00:00", "stagger_seconds": 0, "max_concurrent_fetches": 8},
+          "schedule": \(schedule ?? #"{"ready_time": "00:00", "stagger_seconds": 0, "max_concurrent_fetches": 8}"#),
           "apps": [\(appEntries.joined(separator: ", "))],
           "windows": ["1d", "7d", "30d"],
           "exporters": [\(exporters.joined(separator: ", "))],
