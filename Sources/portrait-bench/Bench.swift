@@ -141,9 +141,15 @@ enum Bench {
                     guard let result = results[name] else { continue }
                     var row = BenchReport.ScrapeRow(size: label, target: name, connections: connections, encoding: encoding, result: result)
                     if name == "ours" {
-                        if let theirs = results["pushgateway"], theirs.requestsPerSecond > 0 {
-                            row.oursOverPushgateway = result.requestsPerSecond / theirs.requestsPerSecond
-                            row.p99PushgatewayOverOurs = result.p99Ms > 0 ? theirs.p99Ms / result.p99Ms : nil
+                        if let theirs = results["pushgateway"] {
+                            if theirs.requests > 0, theirs.requestsPerSecond > 0 {
+                                row.oursOverPushgateway = result.requestsPerSecond / theirs.requestsPerSecond
+                                row.p99PushgatewayOverOurs = result.p99Ms > 0 ? theirs.p99Ms / result.p99Ms : nil
+                            } else {
+                                // Not one response in the run: at most one per run.
+                                row.oursOverPushgateway = result.requestsPerSecond * Double(options.duration)
+                                row.pushgatewayRatioIsLowerBound = true
+                            }
                         }
                         if let ceiling = results["ceiling"], ceiling.requestsPerSecond > 0 {
                             row.oursOverCeiling = result.requestsPerSecond / ceiling.requestsPerSecond

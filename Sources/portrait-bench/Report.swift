@@ -27,6 +27,9 @@ struct BenchReport: Codable, Sendable {
         var oursOverCeiling: Double?
         /// pushgateway's p99 over ours.
         var p99PushgatewayOverOurs: Double?
+        /// Set when pushgateway finished no request in the run: `oursOverPushgateway` is then a
+        /// lower bound (ours over one request per run).
+        var pushgatewayRatioIsLowerBound: Bool?
     }
 
     struct SizeFacts: Codable, Sendable {
@@ -119,10 +122,13 @@ extension BenchReport {
             row([("size", 6), ("target", 12), ("conns", 6), ("encoding", 9), ("req/s", 10), ("p50 ms", 8), ("p99 ms", 8), ("bytes/resp", 11),
                  ("errors", 7), ("ours/pgw", 9), ("ours/ceil", 10), ("pgw p99/ours", 13)])
             for s in scrape {
-                row([(s.size, 6), (s.target, 12), (String(s.connections), 6), (s.encoding, 9), (Self.count(s.result.requestsPerSecond), 10),
-                     (Self.f(s.result.p50Ms, 2), 8), (Self.f(s.result.p99Ms, 2), 8), (Self.bytes(s.result.bytesPerResponse), 11),
+                let none = s.result.requests == 0
+                row([(s.size, 6), (s.target, 12), (String(s.connections), 6), (s.encoding, 9),
+                     (none ? "<\(Self.f(1 / Double(m.runSeconds), 2))" : Self.count(s.result.requestsPerSecond), 10),
+                     (none ? "-" : Self.f(s.result.p50Ms, 2), 8), (none ? "-" : Self.f(s.result.p99Ms, 2), 8),
+                     (none ? "-" : Self.bytes(s.result.bytesPerResponse), 11),
                      (String(s.result.errors), 7),
-                     (s.oursOverPushgateway.map { Self.f($0, $0 < 10 ? 2 : 0) + "x" } ?? "", 9),
+                     (s.oursOverPushgateway.map { (s.pushgatewayRatioIsLowerBound == true ? ">" : "") + Self.f($0, $0 < 10 ? 2 : 0) + "x" } ?? "", 9),
                      (s.oursOverCeiling.map { Self.f($0 * 100, 0) + " %" } ?? "", 10),
                      (s.p99PushgatewayOverOurs.map { Self.f($0, $0 < 10 ? 2 : 0) + "x" } ?? "", 13)])
             }
