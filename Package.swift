@@ -79,6 +79,8 @@ let package = Package(
             dependencies: ["WeChatSimulator", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
             swiftSettings: strict
         ),
+        // A quick run of portrait-bench (1k series, 1 s runs; wrk rows only when wrk is installed).
+        .testTarget(name: "PortraitBenchTests", dependencies: ["portrait-bench", "PortraitTestKit"], swiftSettings: strict),
         // Proves dashboards/ and deploy/ against a real Prometheus (promtool, PromQL over the HTTP API).
         .testTarget(name: "DeployTests", dependencies: ["wechat-portrait-exporter", "PortraitCore", "PortraitTestKit"], swiftSettings: strict),
         .testTarget(

@@ -14,6 +14,9 @@ struct Allocations: Codable, Sendable {
 }
 
 enum Measure {
+    /// Scales every time budget (`--quick` makes the CPU sections short).
+    nonisolated(unsafe) static var budgetScale = 1.0
+
     /// Runs `body` once to warm up, then repeatedly: at least `minIterations` times and until
     /// `budgetSeconds` have passed (at most `maxIterations`).
     static func time(minIterations: Int = 5, maxIterations: Int = 200, budgetSeconds: Double = 1.5,
@@ -22,6 +25,7 @@ enum Measure {
         let clock = ContinuousClock()
         var samples: [Double] = []
         let start = clock.now
+        let budgetSeconds = budgetSeconds * budgetScale
         while samples.count < maxIterations {
             let before = clock.now
             body()

@@ -65,6 +65,7 @@ do {
     exit(2)
 }
 ChildProcess.installSignalHandlers()
+Measure.budgetScale = options.measureScale
 if let seconds = options.soakSeconds {
     exit(await Soak.run(seconds: seconds, options: options))
 }
