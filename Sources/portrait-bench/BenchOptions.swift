@@ -8,8 +8,9 @@ struct BenchOptions: Sendable {
     var connections = [8, 64]
     /// wrk threads.
     var wrkThreads = 2
-    /// `event_loop_threads` of the exporter under test.
-    var loops = 1
+    /// `event_loop_threads` of the exporter under test: one per core (at most 4), as for a
+    /// heavily scraped exporter; the plugin's own default is 1.
+    var loops = max(1, min(4, System.cores))
     /// Whether to run the scrape section (wrk, pushgateway, ceiling, RSS, cold start).
     var scrape = true
     /// Whether to load and scrape prometheus-pushgateway.
@@ -34,7 +35,8 @@ struct BenchOptions: Sendable {
       --duration SECONDS    length of each wrk run (default 10)
       --connections LIST    wrk connections (default 8,64)
       --wrk-threads N       wrk threads (default 2)
-      --loops N             the exporter's event_loop_threads (default 1)
+      --loops N             the exporter's event_loop_threads (default: one per core, at most 4;
+                            the plugin's own default is 1)
       --quick               1k series, 2 s runs, 8 connections, short CPU sections (a smoke run)
       --no-scrape           only render, encode and decode (no wrk, no child processes)
       --no-pushgateway      skip prometheus-pushgateway

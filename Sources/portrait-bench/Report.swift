@@ -88,7 +88,7 @@ extension BenchReport {
         line("portrait-bench: \(m.cores) cores, \(m.swift), \(m.wrk ?? "wrk missing"), \(m.pushgateway ?? "pushgateway missing")")
         line("load average (1/5/15 min): start \(Self.loads(m.loadAverageStart)), end \(Self.loads(m.loadAverageEnd))"
              + (m.loadAverageMaxDuringScrapes.map { ", highest 1-min at a wrk start \(Self.f($0, 2))" } ?? ""))
-        line("wrk: \(m.wrkThreads) threads, \(m.runSeconds) s per run; exporter event_loop_threads \(m.exporterLoops)")
+        line("wrk: \(m.wrkThreads) threads, \(m.runSeconds) s per run; exporter event_loop_threads \(m.exporterLoops); ceiling: a thread per connection")
         line()
         line("render: snapshot -> exposition bytes (once per new snapshot), and its gzip copy")
         row([("size", 6), ("series", 8), ("apps", 5), ("body", 10), ("render ms", 10), ("ns/series", 10), ("allocs", 8), ("alloc MB", 9), ("gzip ms", 8), ("gzip body", 10)])
