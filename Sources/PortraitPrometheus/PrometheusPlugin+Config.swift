@@ -29,8 +29,8 @@ extension PrometheusPlugin {
     /// | `event_loop_threads` | 1…16 server threads | 1 |
     /// | `enable_reload` | serve `POST /-/reload` to loopback clients | false |
     ///
-    /// The plugin is named `prometheus` when it is `exporters[0]`, else `prometheus#N` with N its
-    /// index in `exporters`, so several instances have distinct names.
+    /// The first `prometheus` entry is named `prometheus`, a second one `prometheus#1`, and so on (the factory's
+    /// `index` counts entries of this type), so several instances have distinct names.
     public static let factory = ExporterFactory(
         type: configType,
         summary: "Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /) on its own HTTP server"

@@ -1,3 +1,4 @@
+import Foundation
 import PortraitCore
 
 /// What the command line asked for.
@@ -18,8 +19,18 @@ public enum Command: Equatable, Sendable {
 public struct DemoOptions: Equatable, Sendable {
     /// Where the Prometheus endpoint listens.
     public var listen = "127.0.0.1:10054"
+    /// The file the JSON-lines plugin appends to.
+    public var jsonlPath = DemoOptions.defaultJSONLPath
+    /// Where the StatsD plugin sends (dogstatsd dialect).
+    public var statsdAddress = "127.0.0.1:8125"
     public var logLevel: LogLevel?
     public init() {}
+
+    /// `$TMPDIR/wechat-portrait-exporter-demo.jsonl` (`/tmp` without TMPDIR).
+    public static var defaultJSONLPath: String {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        return (directory.hasSuffix("/") ? directory : directory + "/") + "wechat-portrait-exporter-demo.jsonl"
+    }
 }
 
 /// Options of `simulate`.
@@ -27,6 +38,8 @@ public struct SimulateOptions: Equatable, Sendable {
     public var listen = "127.0.0.1:10055"
     /// China time from which yesterday's data is served (default 00:00: always ready).
     public var readyTime = TimeOfDay(hour: 0)
+    /// A JSON list of faults to inject at start (the format of the admin API's `POST /-/faults`).
+    public var faultsPath: String?
     public init() {}
 }
 
@@ -42,16 +55,19 @@ extension Command {
     metrics, JSON lines and StatsD gauges.
 
     USAGE
-      wechat-portrait-exporter --demo [--listen HOST:PORT]
+      wechat-portrait-exporter --demo [--listen HOST:PORT] [--jsonl-path FILE] [--statsd HOST:PORT]
           Start the built-in WeChat simulator on a loopback port and the exporter against it, with
-          every plugin on. Prometheus endpoint: http://127.0.0.1:10054/metrics unless --listen.
+          every plugin on: Prometheus on http://127.0.0.1:10054/metrics, JSON lines appended to
+          $TMPDIR/wechat-portrait-exporter-demo.jsonl, StatsD (dogstatsd) to 127.0.0.1:8125.
       wechat-portrait-exporter --config FILE
           Run against the upstream named in FILE (default https://api.weixin.qq.com).
       wechat-portrait-exporter check-config FILE
           Validate FILE. Exit 0, or print every problem (key path: what is wrong) and exit 2.
-      wechat-portrait-exporter simulate [--listen HOST:PORT] [--ready-time HH:MM]
+      wechat-portrait-exporter simulate [--listen HOST:PORT] [--ready-time HH:MM] [--faults FILE]
           Run only the simulator (default 127.0.0.1:10055) to test your own pipeline; prints the
-          demo apps' appids and secrets.
+          demo apps' appids and secrets. --faults injects the faults listed in FILE (a JSON list,
+          e.g. [{"fault":"system_error","every":3}]); more can be injected and cleared while it
+          runs through its admin API on loopback (POST/GET/DELETE /-/faults).
       wechat-portrait-exporter --help | --version
 
     OPTIONS
@@ -93,6 +109,7 @@ extension Command {
                     let text = try value(for: flag)
                     guard let time = TimeOfDay(parsing: text) else { throw UsageError(message: "--ready-time must be HH:MM, not \"\(text)\"") }
                     options.readyTime = time
+                case "--faults": options.faultsPath = try value(for: flag)
                 default: throw UsageError(message: "unknown option \"\(flag)\" for simulate")
                 }
             }
@@ -107,6 +124,8 @@ extension Command {
                 case "--config", "-c": configPath = try value(for: flag)
                 case "--demo": demo = true
                 case "--listen": demoOptions.listen = try value(for: flag)
+                case "--jsonl-path": demoOptions.jsonlPath = try value(for: flag)
+                case "--statsd": demoOptions.statsdAddress = try value(for: flag)
                 case "--log-level": logLevel = try level(try value(for: flag))
                 case "run": continue
                 default: throw UsageError(message: "unknown argument \"\(flag)\"")
@@ -118,7 +137,7 @@ extension Command {
                 return .demo(demoOptions)
             }
             guard let configPath else { throw UsageError(message: "give --config FILE (or --demo)") }
-            if demoOptions.listen != DemoOptions().listen { throw UsageError(message: "--listen goes with --demo; set exporters[].listen in the config instead") }
+            if demoOptions != DemoOptions() { throw UsageError(message: "--listen, --jsonl-path and --statsd go with --demo; set them under exporters in the config instead") }
             return .run(configPath: configPath, logLevel: logLevel)
         }
     }

@@ -2,7 +2,9 @@
 import Foundation
 import PortraitCore
 import PortraitHTTP
+import PortraitJSONL
 import PortraitPrometheus
+import PortraitStatsD
 import WeChatSimulator
 
 /// The program: parses the command line and runs what it asks for. `main` returns the exit status.
@@ -10,6 +12,8 @@ public enum Runtime {
     /// The plugins this build knows, by config `type`.
     public static let registry = ExporterRegistry([
         PrometheusPlugin.factory,
+        JSONLPlugin.factory,
+        StatsDPlugin.factory,
     ])
 
     public static func main(_ arguments: [String]) async -> Int32 {

@@ -11,11 +11,17 @@ public final class SimulatedUpstream: Sendable {
     /// `http://127.0.0.1:PORT`.
     public let baseURL: String
 
-    /// Starts the simulator with `apps` (default: the demo apps) on 127.0.0.1 and a free port.
-    public init(time: any TimeSource, apps: [SimulatedApp] = [.demoShop, .demoNews], readyTime: TimeOfDay = TimeOfDay(hour: 10)) throws {
+    /// Starts the simulator with `apps` (default: the demo apps) on 127.0.0.1 and a free port;
+    /// `configure` may adjust the server (e.g. a short `shutdownGrace` when answers hang).
+    public init(
+        time: any TimeSource,
+        apps: [SimulatedApp] = [.demoShop, .demoNews],
+        readyTime: TimeOfDay = TimeOfDay(hour: 10),
+        configure: (inout HTTPServerConfiguration) -> Void = { _ in }
+    ) throws {
         let configuration = WeChatSimulator.Configuration(apps: apps, readyTime: readyTime, time: time)
         simulator = WeChatSimulator(configuration: configuration)
-        server = try simulator.serve(listen: try ListenAddress(parsing: "127.0.0.1:0"))
+        server = try simulator.serve(listen: try ListenAddress(parsing: "127.0.0.1:0"), configure: configure)
         baseURL = "http://127.0.0.1:\(server.boundAddresses[0].port)"
     }
 

@@ -28,8 +28,10 @@ public struct SimulatorStats: Sendable, Equatable {
         public var portraitErrorCount: Int { portraitErrors.values.reduce(0, +) }
     }
 
-    /// Every request, whatever its path.
+    /// Every request to the WeChat API surface, whatever its path (admin requests excluded).
     public var requests = 0
+    /// Requests to the admin API (`/-/…`), including refused ones.
+    public var adminRequests = 0
     /// Requests to unknown paths (answered 404).
     public var notFound = 0
     /// Requests with the wrong method on a known path (answered 43001/43002).

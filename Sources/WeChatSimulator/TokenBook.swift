@@ -84,22 +84,32 @@ struct TokenBook: Sendable {
     /// The app a token belongs to, or why it is refused. `record` is the token's record when known.
     func validate(_ token: String, now: Double) -> (appid: String?, error: WeChatError?) {
         guard let record = records[token] else { return (nil, .invalidCredential) }
-        if record.revoked { return (record.appid, .invalidCredential) }
-        if now >= record.expiresAt { return (record.appid, .tokenExpired) }
-        if let superseded = record.supersededAt, now >= superseded { return (record.appid, .invalidCredential) }
-        return (record.appid, nil)
+        return (record.appid, validate(record: record, now: now))
     }
 
-    /// Revokes every token (next use: 40001); token endpoints then issue new ones.
-    mutating func revokeAll() {
+    /// Why a known token is refused at `now`, or nil when it works.
+    private func validate(record: Record, now: Double) -> WeChatError? {
+        if record.revoked { return .invalidCredential }
+        if now >= record.expiresAt { return .tokenExpired }
+        if let superseded = record.supersededAt, now >= superseded { return .invalidCredential }
+        return nil
+    }
+
+    /// Revokes every token (next use: 40001); token endpoints then issue new ones. Returns how
+    /// many were still working at `now`.
+    mutating func revokeAll(now: Double) -> Int {
+        let working = records.values.count(where: { validate(record: $0, now: now) == nil })
         for key in records.keys { records[key]?.revoked = true }
         currentStable.removeAll()
         currentLegacy.removeAll()
+        return working
     }
 
-    /// Ends every token's lifetime now (next use: 42001).
-    mutating func expireAll(now: Double) {
+    /// Ends every token's lifetime now (next use: 42001). Returns how many were still working.
+    mutating func expireAll(now: Double) -> Int {
+        let working = records.values.count(where: { validate(record: $0, now: now) == nil })
         for key in records.keys where records[key]!.expiresAt > now { records[key]?.expiresAt = now }
+        return working
     }
 
     /// Forced refreshes used by `appid` on `chinaDay`.

@@ -31,7 +31,7 @@ extension WeChatSimulator {
                 app = found
             }
             state.stats.apps[app.appid, default: .init()].legacyToken += 1
-            let plan = state.faults.takeTransportFaults(.legacyToken, appid: app.appid)
+            let plan = state.faults.takeTransportFaults(.legacyToken, appid: app.appid, now: now)
             state.stats.count(app.appid) { $0.faultsApplied += plan.applied }
             if let fault = plan.replacement {
                 if case .errcode(let code, _) = fault { state.stats.count(app.appid) { $0.tokenErrors[code, default: 0] += 1 } }
@@ -82,7 +82,7 @@ extension WeChatSimulator {
             case .success(let found):
                 (app, force) = found
             }
-            let plan = state.faults.takeTransportFaults(.stableToken, appid: app.appid)
+            let plan = state.faults.takeTransportFaults(.stableToken, appid: app.appid, now: now)
             state.stats.count(app.appid) { $0.faultsApplied += plan.applied }
             if let fault = plan.replacement {
                 if case .errcode(let code, _) = fault { state.stats.count(app.appid) { $0.tokenErrors[code, default: 0] += 1 } }
@@ -118,13 +118,18 @@ extension WeChatSimulator {
     // MARK: Test controls
 
     /// Revokes every token issued so far: their next use answers 40001, and both token endpoints
-    /// issue new ones.
-    public func invalidateAllTokens() { state.withLock { $0.tokens.revokeAll() } }
+    /// issue new ones. Returns how many tokens were still working.
+    @discardableResult
+    public func invalidateAllTokens() -> Int {
+        let now = configuration.time.now().timeIntervalSince1970
+        return state.withLock { $0.tokens.revokeAll(now: now) }
+    }
 
     /// Ends every token's lifetime now: their next use answers 42001, and the stable endpoint
-    /// issues a new one.
-    public func expireAllTokens() {
+    /// issues a new one. Returns how many tokens were still working.
+    @discardableResult
+    public func expireAllTokens() -> Int {
         let now = configuration.time.now().timeIntervalSince1970
-        state.withLock { $0.tokens.expireAll(now: now) }
+        return state.withLock { $0.tokens.expireAll(now: now) }
     }
 }

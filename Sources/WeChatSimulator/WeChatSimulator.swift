@@ -12,7 +12,8 @@ import Synchronization
 /// - `POST /cgi-bin/stable_token` (stable token)
 /// - `POST /datacube/getweanalysisappiduserportrait?access_token=…`
 ///
-/// Other paths answer HTTP 404. A known path with the wrong method answers like WeChat:
+/// Admin API under `/-/` (loopback clients only): fault injection, token invalidation and
+/// expiry, statistics; see `WeChatSimulator+Admin.swift`. Other paths answer HTTP 404. A known path with the wrong method answers like WeChat:
 /// HTTP 200 with errcode 43001 ("require GET method") or 43002 ("require POST method").
 /// Errors are HTTP 200 with `{"errcode":N,"errmsg":"… rid: xxxxxxxx-xxxxxxxx-xxxxxxxx"}`.
 /// No input can make it trap; all state is behind one `Mutex` and the data is generated outside it.
@@ -28,6 +29,7 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
     struct State: Sendable {
         var tokens: TokenBook
         var faults: [FaultRule] = []
+        var nextFaultID = 1
         var rids: RidGenerator
         var stats = SimulatorStats()
     }
@@ -58,6 +60,7 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
 
     /// Answers one request. Never blocks (delays and hangs are left to the server).
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        if request.path.hasPrefix(Self.adminPrefix) { return admin(request) }
         let now = configuration.time.now()
         state.withLock { $0.stats.requests += 1 }
         for endpoint in SimulatorEndpoint.allCases where request.path == endpoint.path {

@@ -93,6 +93,8 @@ struct ConfigurationTests {
         (#"{"apps":[{"appid":"wx0123456789abcdef","secret_env":"SHOP_SECRET"}],"exporters":[]}"#,
          "exporters: must list at least one exporter (known types: recording)"),
         (#"{"apps":"shop","exporters":[{"type":"recording"}]}"#, "apps: must be an array, found a string"),
+        (#"{"apps":[{"appid":"wx0123456789abcdef","secret_env":"SHOP_SECRET"}],"exporters":[{"type":"recording"}],"upstream":{"timeout":10}}"#,
+         #"upstream.timeout: unknown key (did you mean "timeout_seconds"?)"#),
         (#"{"exporters":[{"type":"recording"}]}"#, "apps: is required (an array)"),
         (#"{"apps":[{"appid":"wx0123456789abcdef","secret_env":"SHOP_SECRET","token_source":"static"}],"exporters":[{"type":"recording"}]}"#,
          #"apps[0].token_file: is required when token_source is "static" (a file holding the access token)"#),

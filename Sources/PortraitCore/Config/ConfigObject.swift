@@ -180,6 +180,8 @@ public final class ConfigObject {
     }
 
     static func closest(to word: String, in candidates: Set<String>) -> String? {
+        // "interval" for "interval_seconds": a known key that only adds a unit or qualifier.
+        if let extended = candidates.sorted().first(where: { $0.hasPrefix(word.lowercased() + "_") }) { return extended }
         var best: (String, Int)?
         for candidate in candidates {
             let distance = editDistance(Array(word.lowercased()), Array(candidate))

@@ -106,7 +106,9 @@ public struct ExporterFactory: Sendable {
     /// One line for `--help` and the config error that lists known types.
     public let summary: String
     /// Reads the plugin's keys from `config` (reporting problems there) and returns the plugin,
-    /// or `nil` if the keys had problems. `index` is the entry's position in `exporters`.
+    /// or `nil` if the keys had problems. `index` counts the entries of this type before this one
+    /// (0 for the first `prometheus` entry, 1 for a second one), so plugins are named `prometheus`,
+    /// `prometheus#1`, … whatever else is listed.
     public let make: @Sendable (_ config: ConfigObject, _ index: Int) -> (any ExporterPlugin)?
 
     public init(type: String, summary: String, make: @escaping @Sendable (_ config: ConfigObject, _ index: Int) -> (any ExporterPlugin)?) {

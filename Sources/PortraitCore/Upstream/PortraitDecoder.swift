@@ -66,13 +66,28 @@ public enum PortraitDecoder {
     }
 
     /// The errmsg without its rid, shortened and stripped of anything that is not printable.
+    ///
+    /// Shortening never cuts a word of ASCII letters, digits, `_` or `-` in two: a token or
+    /// secret echoed in the message is either kept whole (so the log redactor recognises and
+    /// masks it) or dropped, never left as a recognisable piece.
     static func errmsgSummary(_ errmsg: String) -> String {
         var text = errmsg
         if let range = text.range(of: "rid:") { text = String(text[..<range.lowerBound]) }
         text = String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
         text = text.trimmingWhitespace()
-        if text.count > 200 { text = String(text.prefix(200)) + "…" }
+        if text.count > 200 {
+            var kept = text.prefix(200)
+            if isCredentialCharacter(text[kept.endIndex]) {
+                while let last = kept.last, isCredentialCharacter(last) { kept = kept.dropLast() }
+            }
+            text = String(kept) + "…"
+        }
         return text.isEmpty ? "upstream error" : "upstream said: " + text
+    }
+
+    /// A character that can be part of an access token or an AppSecret.
+    static func isCredentialCharacter(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character.isNumber || character == "_" || character == "-")
     }
 
     static func bucket(_ item: JSONValue, path: String) throws(FetchFailure) -> Bucket {

@@ -44,7 +44,9 @@ public final class URLSessionTransport: HTTPTransport {
                 gate.install(continuation)
                 let task = session.dataTask(with: urlRequest) { data, response, error in
                     if let error {
-                        gate.resume(throwing: TransportError.network(Self.describe(error)))
+                        // URLSession's own timer is set to the same whole seconds as our deadline
+                        // and may fire first: that is still our timeout, not a network failure.
+                        gate.resume(throwing: Self.isTimeout(error) ? TransportError.timeout : TransportError.network(Self.describe(error)))
                     } else if let http = response as? HTTPURLResponse {
                         gate.resume(returning: TransportResponse(status: http.statusCode, body: data.map { Array($0) } ?? []))
                     } else {
@@ -59,6 +61,9 @@ public final class URLSessionTransport: HTTPTransport {
             gate.resume(throwing: CancellationError())
         }
     }
+
+    /// Whether URLSession gave up because its own request timeout passed.
+    static func isTimeout(_ error: any Error) -> Bool { (error as? URLError)?.code == .timedOut }
 
     /// A short description of a URLSession error that never includes the URL.
     static func describe(_ error: any Error) -> String {
