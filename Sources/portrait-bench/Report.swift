@@ -100,13 +100,13 @@ extension BenchReport {
                  (Self.f(r.gzip.medianMs, 1), 8), (Self.bytes(Double(r.gzipBytes)), 10)])
         }
         line()
-        line("encode: JSONL records/s, StatsD lines/s (datagram packing included)")
+        line("encode: JSONL records/s; StatsD lines/s, encoding alone and with datagram packing (1,432-byte payloads)")
         if let note = encodeNote { line("  " + note) }
         if !encode.isEmpty {
-            row([("size", 6), ("format", 8), ("items", 8), ("items/s", 12), ("ms", 8), ("bytes", 10), ("datagrams", 10)])
+            row([("size", 6), ("format", 13), ("items", 8), ("items/s", 12), ("ms", 8), ("bytes", 10), ("datagrams", 10)])
             for e in encode {
-                row([(e.size, 6), (e.format, 8), (String(e.items), 8), (Self.count(e.itemsPerSecond), 12), (Self.f(e.timing.medianMs, 2), 8),
-                     (Self.bytes(Double(e.bytes)), 10), (e.datagrams.map(String.init) ?? "-", 10)])
+                row([(e.size, 6), (e.format, 13), (String(e.items), 8), (Self.count(e.itemsPerSecond), 12), (Self.f(e.timing.medianMs, 2), 8),
+                     (e.bytes > 0 ? Self.bytes(Double(e.bytes)) : "-", 10), (e.datagrams.map(String.init) ?? "-", 10)])
             }
         }
         line()
