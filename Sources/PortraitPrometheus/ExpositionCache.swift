@@ -1,48 +1,42 @@
 import PortraitCore
 import PortraitHTTP
 
-/// The whole `/metrics` body, kept ready to serve as is and gzipped, and the parts it is
-/// assembled from.
+/// The whole `/metrics` body, kept ready to serve as is and gzipped, in two parts that go out
+/// together in one vectored write (`HTTPResponse.body` and `bodyTail`):
 ///
-/// The body is laid out as `[data][status][counters]`:
 /// - **data**: build info and the portrait families, rendered once per published state
-///   (`replaceData`), never per scrape;
-/// - **status**: families read from the `StatusBoard`, re-rendered when its version changes;
-/// - **counters**: HTTP server stats, `process_*` and other plugins' self-metrics, re-rendered
-///   at most once per `counterRefreshInterval` (1 s by default), so these counters may lag by
-///   up to that long.
+///   (`replaceData`) and never modified afterwards;
+/// - **tail**: the **status** families read from the `StatusBoard` (re-rendered when its version
+///   changes) followed by the **counters** — HTTP server stats, `process_*` and other plugins'
+///   self-metrics — re-rendered at most once per `counterRefreshInterval` (1 s by default), so
+///   these counters may lag by up to that long.
 ///
-/// The gzip copy has the same layout, one gzip member per part: `[gz data][gz status][gz counters]`
-/// (concatenated members are one valid gzip stream, RFC 1952 §2.2). Each member is compressed
-/// once per change of its part: the data member once per published state (by the endpoint,
-/// outside the lock, after the plain body is already served), the small status and counter
-/// members when a gzip scrape first needs their current rendering. So a refresh of the counters
-/// costs a compression of a few kilobytes, never of the portrait series.
+/// The gzip copy has the same layout, one gzip member per part: `[gz data]` + `[gz status][gz
+/// counters]` (concatenated members are one valid gzip stream, RFC 1952 §2.2). Each member is
+/// compressed once per change of its part: the data member once per published state (by the
+/// endpoint, off the publishing task, while the plain body is already served), the small status
+/// and counter members when a gzip scrape first needs their current rendering. So a refresh of
+/// the counters costs a compression of a few kilobytes, never of the portrait series.
 ///
-/// A scrape that finds nothing stale returns a cached array: a reference-count increment, no
-/// rendering, no compression and no copy. A refresh truncates a body after its data part and
-/// appends the new tail, in place whenever no response still holds the previous body, so its
-/// cost is proportional to the status and counter parts, not to the number of portrait series.
-/// Not thread-safe by itself: the endpoint keeps it in a `Mutex`.
+/// A scrape that finds nothing stale returns the cached arrays: reference-count increments, no
+/// rendering, no compression, no copy. A refresh rebuilds only the tail (kilobytes); the data
+/// part — megabytes at 100k series — is never copied or re-assembled, whatever responses still
+/// hold it. Not thread-safe by itself: the endpoint keeps it in a `Mutex`.
 struct ExpositionCache {
-    /// The plain body as last assembled.
-    private(set) var body: [UInt8] = []
-    /// Bytes of `body` that are the data part.
-    private var dataCount = 0
-    /// Bytes of `body` after the data part that are the status part, when `bodyStatus` is set.
-    private var statusCount = 0
-    /// The status version whose rendering follows the data part in `body`.
-    private var bodyStatus: UInt64?
-    /// The counters rendering (`countersSerial`) that ends `body`.
-    private var bodyCounters: UInt64?
+    /// The data part as last published.
+    private(set) var data: [UInt8] = []
+    /// Status then counters, as last assembled.
+    private var tail: [UInt8] = []
+    /// The status version and counters rendering (`countersSerial`) in `tail`.
+    private var tailStatus: UInt64?
+    private var tailCounters: UInt64?
 
-    /// The gzip body as last assembled; starts with the data member once it is installed.
-    private var gzipBody: [UInt8] = []
-    /// Bytes of `gzipBody` that are the data member; nil until the data part's member is installed.
-    private var gzipDataCount: Int?
-    private var gzipStatusCount = 0
-    private var gzipBodyStatus: UInt64?
-    private var gzipBodyCounters: UInt64?
+    /// gzip member of the data part; nil until the current data part's member is installed.
+    private var gzipData: [UInt8]?
+    /// Status member then counters member, as last assembled.
+    private var gzipTail: [UInt8] = []
+    private var gzipTailStatus: UInt64?
+    private var gzipTailCounters: UInt64?
 
     /// Increases with every `replaceData`; tells a late data member from the current one.
     private(set) var dataGeneration: UInt64 = 0
@@ -60,7 +54,7 @@ struct ExpositionCache {
     /// Compression level of the status and counter members.
     static let tailLevel: Int32 = Gzip.defaultLevel
 
-    /// How often each part was rendered or compressed and how often a body was re-assembled
+    /// How often each part was rendered or compressed and how often a tail was re-assembled
     /// (tests and benchmarks check that a scrape renders and compresses nothing).
     struct Counts: Sendable, Equatable {
         var data = 0
@@ -75,26 +69,19 @@ struct ExpositionCache {
     private(set) var counts = Counts()
 
     /// Size of the last data part, a capacity hint for the next rendering.
-    var dataSizeHint: Int { dataCount }
+    var dataSizeHint: Int { data.count }
 
     /// Whether a gzip copy of the current data part is installed.
-    var hasGzip: Bool { gzipDataCount != nil }
+    var hasGzip: Bool { gzipData != nil }
 
-    /// Installs a freshly rendered data part; the status and counter parts are appended again on
-    /// the next scrape (from their cached renderings when still current). The gzip copy is
-    /// dropped until `installGzipData` brings the new data part's member; until then gzip
-    /// requests get the plain body.
+    /// Installs a freshly rendered data part (the tail stays as it is). The gzip copy is dropped
+    /// until `installGzipData` brings the new data part's member; until then gzip requests get
+    /// the plain body.
     /// - Returns: the data generation to pass to `installGzipData`.
     @discardableResult
     mutating func replaceData(_ data: [UInt8]) -> UInt64 {
-        body = data
-        dataCount = data.count
-        bodyStatus = nil
-        bodyCounters = nil
-        gzipBody = []
-        gzipDataCount = nil
-        gzipBodyStatus = nil
-        gzipBodyCounters = nil
+        self.data = data
+        gzipData = nil
         dataGeneration += 1
         counts.data += 1
         return dataGeneration
@@ -105,10 +92,7 @@ struct ExpositionCache {
     @discardableResult
     mutating func installGzipData(_ member: [UInt8], generation: UInt64) -> Bool {
         guard generation == dataGeneration else { return false }
-        gzipBody = member
-        gzipDataCount = member.count
-        gzipBodyStatus = nil
-        gzipBodyCounters = nil
+        gzipData = member
         counts.gzipData += 1
         return true
     }
@@ -117,11 +101,11 @@ struct ExpositionCache {
     mutating func invalidateStatus() {
         renderedStatusVersion = nil
         statusMember = nil
-        bodyStatus = nil
-        gzipBodyStatus = nil
+        tailStatus = nil
+        gzipTailStatus = nil
     }
 
-    /// The plain body to serve now, refreshed as described on the type.
+    /// The plain body to serve now, as data part and tail, refreshed as described on the type.
     /// - Parameters:
     ///   - statusVersion: the board's current version (cheap to read; 0 without a board).
     ///   - report: reads the board's full report (nil without a board); called only when the
@@ -130,50 +114,40 @@ struct ExpositionCache {
     mutating func current(
         now: ContinuousClock.Instant, interval: Duration, statusVersion: UInt64,
         report: () -> StatusReport?, counters: (inout ExpositionRenderer) -> Void
-    ) -> [UInt8] {
+    ) -> (data: [UInt8], tail: [UInt8]) {
         refreshParts(now: now, interval: interval, statusVersion: statusVersion, report: report, counters: counters)
-        if bodyStatus == renderedStatusVersion && bodyCounters == countersSerial { return body }
-
-        counts.assemblies += 1
-        if bodyStatus == renderedStatusVersion {
-            body.removeSubrange((dataCount + statusCount)...)
-        } else {
-            body.removeSubrange(dataCount...)
-            body.append(contentsOf: statusRenderer.bytes)
-            statusCount = statusRenderer.bytes.count
-            bodyStatus = renderedStatusVersion
+        if tailStatus != renderedStatusVersion || tailCounters != countersSerial {
+            counts.assemblies += 1
+            tail.removeAll(keepingCapacity: true)
+            tail.append(contentsOf: statusRenderer.bytes)
+            tail.append(contentsOf: countersRenderer.bytes)
+            tailStatus = renderedStatusVersion
+            tailCounters = countersSerial
         }
-        body.append(contentsOf: countersRenderer.bytes)
-        bodyCounters = countersSerial
-        return body
+        return (data, tail)
     }
 
-    /// The gzip body to serve now (same content as `current`), or nil while the current data
+    /// The gzip body to serve now (the same content as `current`), or nil while the current data
     /// part has no gzip member yet. Parameters as for `current`.
     mutating func currentGzip(
         now: ContinuousClock.Instant, interval: Duration, statusVersion: UInt64,
         report: () -> StatusReport?, counters: (inout ExpositionRenderer) -> Void
-    ) -> [UInt8]? {
-        guard let gzipDataCount else { return nil }
+    ) -> (data: [UInt8], tail: [UInt8])? {
+        guard let gzipData else { return nil }
         refreshParts(now: now, interval: interval, statusVersion: statusVersion, report: report, counters: counters)
-        if gzipBodyStatus == renderedStatusVersion && gzipBodyCounters == countersSerial { return gzipBody }
-
-        counts.gzipAssemblies += 1
-        if gzipBodyStatus == renderedStatusVersion {
-            gzipBody.removeSubrange((gzipDataCount + gzipStatusCount)...)
-        } else {
-            gzipBody.removeSubrange(gzipDataCount...)
-            let member = statusMember ?? compressTail(statusRenderer.bytes)
-            statusMember = member
-            gzipBody.append(contentsOf: member)
-            gzipStatusCount = member.count
-            gzipBodyStatus = renderedStatusVersion
+        if gzipTailStatus != renderedStatusVersion || gzipTailCounters != countersSerial {
+            counts.gzipAssemblies += 1
+            let status = statusMember ?? compressTail(statusRenderer.bytes)
+            statusMember = status
+            let counters = countersMember ?? compressTail(countersRenderer.bytes)
+            countersMember = counters
+            gzipTail.removeAll(keepingCapacity: true)
+            gzipTail.append(contentsOf: status)
+            gzipTail.append(contentsOf: counters)
+            gzipTailStatus = renderedStatusVersion
+            gzipTailCounters = countersSerial
         }
-        let member = countersMember ?? compressTail(countersRenderer.bytes)
-        countersMember = member
-        gzipBody.append(contentsOf: member)
-        gzipBodyCounters = countersSerial
-        return gzipBody
+        return (gzipData, gzipTail)
     }
 
     /// Brings the status and counter renderings up to date (the status when the board's version

@@ -1,3 +1,4 @@
+import Dispatch
 import PortraitCore
 import PortraitHTTP
 import Synchronization
@@ -48,6 +49,17 @@ final class PrometheusEndpoint: HTTPHandler {
     private let attachment = Mutex(Attachment())
     private let cache = Mutex(ExpositionCache())
 
+    /// The data part waiting for its gzip member, and whether the compressor is at work.
+    private struct Compression {
+        var pending: (generation: UInt64, data: [UInt8])?
+        var running = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let compression = Mutex(Compression())
+    /// Where data parts are compressed: off the publishing task and the event loops, one at a
+    /// time, the newest first (an older part still waiting is skipped).
+    private let compressionQueue = DispatchQueue(label: "prometheus-gzip", qos: .utility)
+
     init(metricsPath: String, counterRefreshInterval: Duration, enableReload: Bool = false) {
         self.metricsPath = metricsPath
         self.counterRefreshInterval = counterRefreshInterval
@@ -72,29 +84,75 @@ final class PrometheusEndpoint: HTTPHandler {
 
     // MARK: Data
 
-    /// Renders the data part of `state` (build info and portrait families) and swaps it in, then
-    /// compresses it and installs the gzip copy. Called once per published state, outside the
-    /// cache lock except for the two swaps; the plain body is served before the compression ends.
+    /// Renders the data part of `state` (build info and portrait families) and swaps it in; its
+    /// gzip member is made on the compression queue and installed when done (gzip scrapes get the
+    /// plain body meanwhile). Called once per published state, outside the cache lock except for
+    /// the swap, and returns without waiting for the compression, so a newer state is never held
+    /// up behind an older one's.
     func publish(_ state: PortraitState) {
         let build = attachment.withLock { $0.build }
         let hint = cache.withLock { $0.dataSizeHint }
-        // Room for the status and counter parts too, so the first assembly appends in place.
-        var renderer = ExpositionRenderer(capacity: hint + hint / 8 + 32 * 1024)
+        var renderer = ExpositionRenderer(capacity: hint + 4096)
         renderer.renderBuildInfo(build)
         renderer.renderPortraits(state)
         let data = renderer.take()
         let generation = cache.withLock { $0.replaceData(data) }
-        let member = Gzip.compress(data)
-        _ = cache.withLock { $0.installGzipData(member, generation: generation) }
+        compressLater(data, generation: generation)
     }
 
-    /// The `/metrics` body, refreshed as `ExpositionCache` describes.
+    /// Queues `data` for compression, replacing an older part still waiting.
+    private func compressLater(_ data: [UInt8], generation: UInt64) {
+        let start = compression.withLock { state -> Bool in
+            state.pending = (generation, data)
+            if state.running { return false }
+            state.running = true
+            return true
+        }
+        guard start else { return }
+        compressionQueue.async { [self] in
+            while true {
+                let next = compression.withLock { state -> (job: (generation: UInt64, data: [UInt8])?, done: [CheckedContinuation<Void, Never>]) in
+                    guard let job = state.pending else {
+                        state.running = false
+                        defer { state.waiters = [] }
+                        return (nil, state.waiters)
+                    }
+                    state.pending = nil
+                    return (job, [])
+                }
+                guard let job = next.job else {
+                    next.done.forEach { $0.resume() }
+                    return
+                }
+                let member = Gzip.compress(job.data)
+                _ = cache.withLock { $0.installGzipData(member, generation: job.generation) }
+            }
+        }
+    }
+
+    /// Returns once no data part waits for compression (the gzip copy of the last published
+    /// state is installed). For tests and benchmarks.
+    func gzipSettled() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = compression.withLock { state -> Bool in
+                if !state.running { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
+    /// The whole `/metrics` body, refreshed as `ExpositionCache` describes (joined; for tests and
+    /// `PrometheusPlugin.currentExposition()` — scrapes send the two parts without joining them).
     func metricsBody() -> [UInt8] {
-        metricsBody(gzip: false).body
+        let parts = metricsParts(gzip: false).parts
+        return parts.data + parts.tail
     }
 
-    /// The `/metrics` body, gzipped when `gzip` is asked for and the gzip copy is ready.
-    func metricsBody(gzip: Bool) -> (body: [UInt8], gzipped: Bool) {
+    /// The `/metrics` body as data part and tail, gzipped when `gzip` is asked for and the gzip
+    /// copy is ready.
+    func metricsParts(gzip: Bool) -> (parts: (data: [UInt8], tail: [UInt8]), gzipped: Bool) {
         let attached = attachment.withLock { $0 }
         let now = ContinuousClock.now
         let version = attached.status?.version ?? 0
@@ -105,19 +163,20 @@ final class PrometheusEndpoint: HTTPHandler {
             if let registry = attached.selfMetrics { renderer.renderSelfMetrics(registry.collect()) }
         }
         return cache.withLock { cache in
-            if gzip, let body = cache.currentGzip(now: now, interval: counterRefreshInterval, statusVersion: version,
-                                                  report: report, counters: counters) {
-                return (body, true)
+            if gzip, let parts = cache.currentGzip(now: now, interval: counterRefreshInterval, statusVersion: version,
+                                                   report: report, counters: counters) {
+                return (parts, true)
             }
             return (cache.current(now: now, interval: counterRefreshInterval, statusVersion: version,
                                   report: report, counters: counters), false)
         }
     }
 
-    /// The gzip `/metrics` body as a gzip scrape would get it, or nil before the gzip copy exists.
+    /// The gzip `/metrics` body (joined) as a gzip scrape would get it, or nil before the gzip
+    /// copy exists.
     func gzipMetricsBody() -> [UInt8]? {
-        let answer = metricsBody(gzip: true)
-        return answer.gzipped ? answer.body : nil
+        let answer = metricsParts(gzip: true)
+        return answer.gzipped ? answer.parts.data + answer.parts.tail : nil
     }
 
     /// Render and assembly counts, for tests.
@@ -143,8 +202,11 @@ final class PrometheusEndpoint: HTTPHandler {
         }
         switch route {
         case .metrics:
-            let answer = metricsBody(gzip: AcceptEncoding.acceptsGzip(request.headers))
-            return HTTPResponse(status: 200, headers: answer.gzipped ? Self.gzipHeaders : Self.identityHeaders, body: answer.body)
+            let answer = metricsParts(gzip: AcceptEncoding.acceptsGzip(request.headers))
+            var response = HTTPResponse(status: 200, headers: answer.gzipped ? Self.gzipHeaders : Self.identityHeaders,
+                                        body: answer.parts.data)
+            response.bodyTail = answer.parts.tail
+            return response
         case .health:
             return .text(200, "ok\n")
         case .ready:

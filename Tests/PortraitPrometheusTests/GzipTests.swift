@@ -118,6 +118,7 @@ struct GzipEndpointTests {
     func gzipEqualsIdentity() async throws {
         let running = try await start()
         await running.plugin.publish(state())
+        await running.plugin.endpoint.gzipSettled()
         Fixtures.markAllSucceeded(running.board, apps: Self.apps, windows: [.day1, .day7])
         let plain = try running.get()
         let gzipped = try running.get(acceptEncoding: "gzip, deflate")
@@ -145,6 +146,7 @@ struct GzipEndpointTests {
     func gzipToolReadsScrape() async throws {
         let running = try await start()
         await running.plugin.publish(state())
+        await running.plugin.endpoint.gzipSettled()
         let plain = try running.get()
         let gzipped = try running.get(acceptEncoding: "gzip")
         await running.plugin.stop()
@@ -158,6 +160,7 @@ struct GzipEndpointTests {
     func identity(acceptEncoding: String?) async throws {
         let running = try await start()
         await running.plugin.publish(state())
+        await running.plugin.endpoint.gzipSettled()
         let response = try running.get(acceptEncoding: acceptEncoding)
         await running.plugin.stop()
         #expect(response.status == 200)
@@ -170,6 +173,7 @@ struct GzipEndpointTests {
     func compressedOncePerChange() async throws {
         let running = try await start(refresh: .milliseconds(30))
         await running.plugin.publish(state())
+        await running.plugin.endpoint.gzipSettled()
         var last: (plain: [UInt8], gzip: [UInt8]) = ([], [])
         for round in 0..<4 {
             if round == 2 { running.board.recordAttemptStarted(SnapshotKey(app: "shop", window: .day1), at: Date()) }
@@ -189,6 +193,7 @@ struct GzipEndpointTests {
 
         // A new state: recompressed once, and the new values are in the gzip copy.
         await running.plugin.publish(state(generation: 2, extra: 1000))
+        await running.plugin.endpoint.gzipSettled()
         let gzip = try running.get(acceptEncoding: "gzip")
         await running.plugin.stop()
         let text = try #require(Gzip.decompress(gzip.body)).text
@@ -201,6 +206,7 @@ struct GzipEndpointTests {
     func gzipScrapeDoesNotCompress() async throws {
         let running = try await start()
         await running.plugin.publish(state())
+        await running.plugin.endpoint.gzipSettled()
         let first = try running.get(acceptEncoding: "gzip")
         let counts = running.plugin.endpoint.renderCounts
         let second = try running.get(acceptEncoding: "gzip")
@@ -218,6 +224,7 @@ struct GzipEndpointTests {
                                                     purpose: "scrape the gzip exposition with a real Prometheus") else { return }
         let running = try await start(refresh: .milliseconds(200))
         await running.plugin.publish(state())
+        await running.plugin.endpoint.gzipSettled()
         let directory = NSTemporaryDirectory() + "gzip-prometheus-\(getpid())-\(running.port)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
