@@ -135,7 +135,14 @@ enum Bench {
                         continue
                     }
                     highestLoad = max(highestLoad ?? 0, result.loadAverage)
-                    results[name] = result
+                    var settled = result
+                    // With a handful of responses, wrk's byte count is dominated by responses
+                    // cut off at the end of the run: take the size of one whole response instead.
+                    if result.requests < 10, name == "pushgateway",
+                       let size = encoding == "gzip" ? facts.pushgatewayGzipBytes : facts.pushgatewayBodyBytes {
+                        settled.bytesPerResponse = Double(size)
+                    }
+                    results[name] = settled
                 }
                 for (name, _) in targets {
                     guard let result = results[name] else { continue }

@@ -7,6 +7,8 @@ struct WrkResult: Codable, Sendable {
     var p90Ms: Double
     var p99Ms: Double
     var maxMs: Double
+    /// wrk's bytes read over its responses (headers included); for a pushgateway run with fewer
+    /// than 10 responses, the body size of one whole response instead.
     var bytesPerResponse: Double
     var requests: Int
     var errors: Int
