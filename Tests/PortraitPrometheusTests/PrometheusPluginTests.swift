@@ -171,6 +171,8 @@ struct PrometheusPluginTests {
     func scrapeDoesNotRender() async throws {
         let running = try await start { $0.counterRefreshInterval = .seconds(60) }
         await running.plugin.publish(fullState())
+        // The gzip copy is made in the background; let it land so the counts stay still.
+        await running.plugin.endpoint.gzipSettled()
         let first = try running.get("/metrics")
         let countsAfterFirst = running.plugin.endpoint.renderCounts
         let second = try running.get("/metrics")
@@ -195,6 +197,8 @@ struct PrometheusPluginTests {
         state.generation += 1
         state.snapshots[SnapshotKey(app: "shop", window: .day1)]?.portrait[.new, .age] = [Bucket(id: 9, name: "60岁以上", value: 12)]
         await running.plugin.publish(state)
+        // The gzip copy is made in the background; let it land so the counts stay still.
+        await running.plugin.endpoint.gzipSettled()
         let fifth = try running.get("/metrics")
         let countsAfterPublish = running.plugin.endpoint.renderCounts
         await running.plugin.stop()
