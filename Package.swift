@@ -17,6 +17,9 @@ let package = Package(
         // Linux syscalls that Glibc's module does not expose (epoll, eventfd, accept4).
         .target(name: "CLinuxShims"),
 
+        // The system zlib (`zlib1g-dev`): gzip copies of the exposition, compressed once per change.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
         // Domain model, China calendar, JSON, config, token cache, upstream client, scheduler,
         // status board and the exporter-plugin protocol. Knows nothing about sockets or formats.
         .target(name: "PortraitCore", swiftSettings: strict),
@@ -25,7 +28,7 @@ let package = Package(
         .target(name: "PortraitHTTP", dependencies: ["CLinuxShims"], swiftSettings: strict),
 
         // Exporter plugin: Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /).
-        .target(name: "PortraitPrometheus", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
+        .target(name: "PortraitPrometheus", dependencies: ["PortraitCore", "PortraitHTTP", "CZlib"], swiftSettings: strict),
 
         // Exporter plugin: JSON lines to stdout, a file (logrotate-safe) or a TCP log collector.
         .target(name: "PortraitJSONL", dependencies: ["PortraitCore"], swiftSettings: strict),
@@ -56,6 +59,18 @@ let package = Package(
         .target(name: "PortraitFuzz", dependencies: ["PortraitCore", "PortraitHTTP", "PortraitJSONL", "PortraitRuntime"], swiftSettings: strict),
         .executableTarget(name: "portrait-fuzz", dependencies: ["PortraitFuzz"], swiftSettings: strict),
 
+        // `swift run -c release portrait-bench`: render, encode, decode and scrape figures beside
+        // prometheus-pushgateway and a minimal "ceiling" server (README, Performance). Not a test.
+        .target(name: "CBenchSupport"),
+        .executableTarget(
+            name: "portrait-bench",
+            dependencies: [
+                "CBenchSupport", "PortraitCore", "PortraitHTTP", "PortraitPrometheus", "PortraitJSONL", "PortraitStatsD",
+                "PortraitRuntime", "WeChatSimulator",
+            ],
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "PortraitCoreTests", dependencies: ["PortraitCore", "PortraitTestKit", "WeChatSimulator", "PortraitHTTP"], swiftSettings: strict),
         // Test helper, not a product: an HTTPServer in a child process, so a test can limit its
         // file descriptors (EMFILE) without touching the test process.
@@ -74,6 +89,8 @@ let package = Package(
             dependencies: ["WeChatSimulator", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],
             swiftSettings: strict
         ),
+        // A quick run of portrait-bench (1k series, 1 s runs; wrk rows only when wrk is installed).
+        .testTarget(name: "PortraitBenchTests", dependencies: ["portrait-bench", "PortraitTestKit"], swiftSettings: strict),
         // Proves dashboards/ and deploy/ against a real Prometheus (promtool, PromQL over the HTTP API).
         .testTarget(name: "DeployTests", dependencies: ["wechat-portrait-exporter", "PortraitCore", "PortraitTestKit"], swiftSettings: strict),
         .testTarget(

@@ -45,9 +45,10 @@ final class Connection {
     /// The peer shut down its sending side (read returned 0).
     var peerClosed = false
 
-    // Output in progress: `outHead` then `outBody`, `outOffset` bytes of both already written.
+    // Output in progress: `outHead`, `outBody`, then `outTail`; `outOffset` bytes of them already written.
     var outHead: [UInt8] = []
     var outBody: [UInt8] = []
+    var outTail: [UInt8] = []
     var outOffset = 0
     var outStatus = 0
     var closeAfterWrite = false
@@ -66,5 +67,5 @@ final class Connection {
     }
 
     /// Bytes of the current response not yet written.
-    var outRemaining: Int { outHead.count + outBody.count - outOffset }
+    var outRemaining: Int { outHead.count + outBody.count + outTail.count - outOffset }
 }

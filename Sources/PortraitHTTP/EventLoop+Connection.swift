@@ -134,9 +134,11 @@ extension EventLoop {
     /// Encodes the head, then writes head and body with one vectored send if the socket takes it.
     private func startResponse(_ connection: Connection, _ response: HTTPResponse, isHead: Bool, close: Bool) {
         connection.outHead.removeAll(keepingCapacity: true)
-        response.encodeHead(into: &connection.outHead, bodyLength: response.body.count, close: close,
+        response.encodeHead(into: &connection.outHead, bodyLength: response.body.count + response.bodyTail.count, close: close,
                             serverName: settings.serverName)
-        connection.outBody = isHead || response.forbidsBody ? [] : response.body
+        let sendsBody = !isHead && !response.forbidsBody
+        connection.outBody = sendsBody ? response.body : []
+        connection.outTail = sendsBody ? response.bodyTail : []
         connection.outOffset = 0
         connection.outStatus = response.sentStatus
         connection.closeAfterWrite = close
@@ -152,6 +154,7 @@ extension EventLoop {
         connection.outHead.removeAll(keepingCapacity: true)
         connection.outHead.append(contentsOf: Self.continueResponse)
         connection.outBody = []
+        connection.outTail = []
         connection.outOffset = 0
         connection.closeAfterWrite = false
         connection.state = .writing
@@ -189,6 +192,7 @@ extension EventLoop {
             }
         }
         connection.outBody = []
+        connection.outTail = []
         connection.outOffset = 0
         if connection.closeAfterWrite || stopping {
             beginLingeringClose(connection)
@@ -203,28 +207,33 @@ extension EventLoop {
         refreshDeadline(connection)
     }
 
-    /// One `sendmsg(MSG_NOSIGNAL)` of the unwritten parts of head and body; returns its result.
+    /// One `sendmsg(MSG_NOSIGNAL)` of the unwritten parts of head, body and tail; returns its result.
     private func sendPending(_ connection: Connection) -> Int {
-        let headCount = connection.outHead.count
         let offset = connection.outOffset
         return connection.outHead.withUnsafeBytes { head in
             connection.outBody.withUnsafeBytes { body in
-                var vectors = (iovec(), iovec())
-                var count: Int32 = 0
-                withUnsafeMutableBytes(of: &vectors) { raw in
-                    let iov = raw.bindMemory(to: iovec.self)
-                    if offset < headCount, let base = head.baseAddress {
-                        iov[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + offset), iov_len: headCount - offset)
-                        count = 1
+                connection.outTail.withUnsafeBytes { tail in
+                    var vectors = (iovec(), iovec(), iovec())
+                    var count: Int32 = 0
+                    withUnsafeMutableBytes(of: &vectors) { raw in
+                        let iov = raw.bindMemory(to: iovec.self)
+                        var skip = offset
+                        for index in 0..<3 {
+                            let part = index == 0 ? head : index == 1 ? body : tail
+                            if skip >= part.count {
+                                skip -= part.count
+                                continue
+                            }
+                            if let base = part.baseAddress {
+                                iov[Int(count)] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + skip), iov_len: part.count - skip)
+                                count += 1
+                            }
+                            skip = 0
+                        }
                     }
-                    let bodyOffset = max(0, offset - headCount)
-                    if bodyOffset < body.count, let base = body.baseAddress {
-                        iov[Int(count)] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + bodyOffset), iov_len: body.count - bodyOffset)
-                        count += 1
+                    return withUnsafeBytes(of: &vectors) { raw in
+                        shim_send_iov(connection.fd, raw.bindMemory(to: iovec.self).baseAddress, count)
                     }
-                }
-                return withUnsafeBytes(of: &vectors) { raw in
-                    shim_send_iov(connection.fd, raw.bindMemory(to: iovec.self).baseAddress, count)
                 }
             }
         }
@@ -336,6 +345,7 @@ extension EventLoop {
         connection.state = .closed
         connection.held = nil
         connection.outBody = []
+        connection.outTail = []
         // Counters before the close, so they are settled by the time the client sees it.
         openCount -= 1
         load.subtract(1, ordering: .relaxed)

@@ -51,6 +51,14 @@ extension HTTPResponse {
     /// Appends `name: value` CRLF; name bytes that are not token characters become `-`, and CR,
     /// LF and NUL in the value become spaces, so no field can split the response.
     private func appendField(_ name: String, _ value: String, to out: inout [UInt8]) {
+        // Fast path (every field a handler normally sets): a clean name and value go out whole.
+        if name.utf8.allSatisfy(Self.isTokenByte), !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+            return
+        }
         for byte in name.utf8 {
             out.append(Self.isTokenByte(byte) ? byte : UInt8(ascii: "-"))
         }

@@ -14,6 +14,10 @@ public struct HTTPResponse: Sendable {
     /// The body. It is written straight from this array (no copy per request: a cached 2 MB
     /// body shares its storage). Not sent for `HEAD` requests and for 204 and 304 responses.
     public var body: [UInt8]
+    /// More body bytes, sent right after `body` in the same vectored write; `Content-Length`
+    /// counts both. Lets a handler serve a cached body kept in two parts — a large one that rarely
+    /// changes and a small one that changes often — without joining them. Empty by default.
+    public var bodyTail: [UInt8] = []
     /// Write the response only after this delay (fault injection); nil writes at once. The
     /// delay runs on the event loop's timers and holds up only this connection.
     public var delay: Duration?

@@ -22,14 +22,13 @@ extension JSONLPlugin {
     /// | `shutdown_timeout_seconds` | 0…300 s that `stop` spends writing what is queued | 5 |
     /// | `summary_records` | emit a `snapshot` record after each snapshot's bucket records | true |
     ///
-    /// The plugin is named `jsonl` when it is `exporters[0]`, else `jsonl#N` with N its index in
-    /// `exporters`, so several instances have distinct names (the `exporter` label of its metrics).
+    /// Names come from `ExporterFactory.instanceName`: `jsonl`, then `jsonl#1`, … for further entries.
     public static let factory = ExporterFactory(
         type: configType,
         summary: "JSON lines (one record per bucket) to stdout, a logrotate-safe file or a TCP collector"
-    ) { config, index in
+    ) { config, name in
         guard let configuration = Configuration(config: config) else { return nil }
-        return JSONLPlugin(name: index == 0 ? configType : "\(configType)#\(index)", configuration: configuration)
+        return JSONLPlugin(name: name, configuration: configuration)
     }
 }
 

@@ -57,22 +57,41 @@ extension ExpositionRenderer {
         }
     }
 
-    /// Renders families contributed by other plugins. A family is skipped when its name is not a
-    /// valid metric name, is one of `MetricCatalog.reservedNames` or repeats an earlier family
-    /// (its samples would not be contiguous); a sample is skipped when a label name is invalid
-    /// or repeated, or when its label set repeats an earlier sample's (no duplicate series).
+    /// Renders families contributed by other plugins. Families of one name (several instances of
+    /// a plugin, told apart by their `exporter` label) are merged into one, so their samples stay
+    /// contiguous. A family is skipped when its name is not a valid metric name, is one of
+    /// `MetricCatalog.reservedNames` or has another kind than the first of its name; a sample is
+    /// skipped when a label name is invalid or repeated, or when its label set repeats an earlier
+    /// sample's (no duplicate series).
     ///
     /// - Returns: the number of families skipped.
     @discardableResult
     public mutating func renderSelfMetrics(_ families: [SelfMetricFamily]) -> Int {
-        var seenNames = Set<String>()
+        // Families with one name from several providers (two `jsonl` exporters, each labelling its
+        // samples with `exporter`) are merged into one family, in first-seen order; a name whose
+        // kind disagrees with its first provider is skipped.
+        var order: [String] = []
+        var merged: [String: SelfMetricFamily] = [:]
         var skipped = 0
         for metric in families {
-            guard Self.isValidMetricName(metric.name), !MetricCatalog.reservedNames.contains(metric.name),
-                  seenNames.insert(metric.name).inserted else {
+            guard Self.isValidMetricName(metric.name), !MetricCatalog.reservedNames.contains(metric.name) else {
                 skipped += 1
                 continue
             }
+            if var existing = merged[metric.name] {
+                guard existing.kind == metric.kind else {
+                    skipped += 1
+                    continue
+                }
+                existing.samples += metric.samples
+                merged[metric.name] = existing
+            } else {
+                order.append(metric.name)
+                merged[metric.name] = metric
+            }
+        }
+        for name in order {
+            guard let metric = merged[name] else { continue }
             family(metric.name, help: metric.help, type: metric.kind == .counter ? .counter : .gauge)
             var seenSeries = Set<[String]>()
             for entry in metric.samples {

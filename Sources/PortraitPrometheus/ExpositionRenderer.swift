@@ -144,6 +144,29 @@ public struct ExpositionRenderer: Sendable {
         bytes.append(contentsOf: prefix)
     }
 
+    /// Writes the pending family's `# HELP`/`# TYPE` lines, if a family is pending.
+    mutating func openPendingFamily() {
+        if pendingFamily != nil { _ = openFamily() }
+    }
+
+    /// Lets `body` write at most `maximumCount` bytes straight into the buffer's spare capacity
+    /// (grown geometrically when needed) through a `ByteWriter`; keeps what it wrote. For hot
+    /// loops that know an upper bound of their output: one capacity check per call instead of
+    /// one per piece.
+    @inline(__always)
+    mutating func appendUnsafe(maximumCount: Int, _ body: (inout ByteWriter) -> Void) {
+        bytes.append(addingCapacity: maximumCount) { (output: inout OutputSpan<UInt8>) in
+            output.withUnsafeMutableBufferPointer { buffer, initialized in
+                guard let base = buffer.baseAddress else { return }
+                var writer = ByteWriter(base + initialized)
+                body(&writer)
+                let written = (base + initialized).distance(to: writer.position)
+                precondition(written <= maximumCount, "ExpositionRenderer.appendUnsafe: wrote past its bound")
+                initialized += written
+            }
+        }
+    }
+
     /// Appends raw bytes.
     @inline(__always)
     mutating func appendRaw(_ raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }

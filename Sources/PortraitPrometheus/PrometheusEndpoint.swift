@@ -1,3 +1,4 @@
+import Dispatch
 import PortraitCore
 import PortraitHTTP
 import Synchronization
@@ -8,7 +9,7 @@ import Synchronization
 ///
 /// | path | answer |
 /// | --- | --- |
-/// | `metricsPath` (default `/metrics`) | 200, text format 0.0.4 |
+/// | `metricsPath` (default `/metrics`) | 200, text format 0.0.4; gzipped when the request accepts gzip |
 /// | `/healthz` | 200 `ok` while the process serves |
 /// | `/readyz` | 200 once every app has data for every window, else 503 naming what is missing |
 /// | `/` | 200, a small HTML status page |
@@ -16,9 +17,19 @@ import Synchronization
 /// | anything else | 404 |
 ///
 /// Methods other than GET and HEAD on those paths get 405 with `Allow: GET, HEAD`.
+///
+/// `/metrics` honours `Accept-Encoding`: a request that accepts gzip (`gzip` or `*` with a
+/// q-value above 0) gets the cached gzip copy with `Content-Encoding: gzip`; any other gets the
+/// plain body. Both carry `Vary: Accept-Encoding`. The gzip copy is made once per change of the
+/// body (see `ExpositionCache`), never per scrape; right after a new state, until its data part
+/// is compressed, gzip requests get the plain body.
 final class PrometheusEndpoint: HTTPHandler {
     /// Content type of the exposition (text format 0.0.4).
     static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// Headers of a plain `/metrics` answer (built once: a scrape copies a reference).
+    static let identityHeaders: HTTPHeaders = ["Content-Type": metricsContentType, "Vary": "Accept-Encoding"]
+    /// Headers of a gzipped `/metrics` answer.
+    static let gzipHeaders: HTTPHeaders = ["Content-Type": metricsContentType, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"]
     /// At most this many missing app/window pairs are named in a 503 from `/readyz`.
     static let readyzListLimit = 20
 
@@ -37,6 +48,17 @@ final class PrometheusEndpoint: HTTPHandler {
     }
     private let attachment = Mutex(Attachment())
     private let cache = Mutex(ExpositionCache())
+
+    /// The data part waiting for its gzip member, and whether the compressor is at work.
+    private struct Compression {
+        var pending: (generation: UInt64, data: [UInt8])?
+        var running = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let compression = Mutex(Compression())
+    /// Where data parts are compressed: off the publishing task and the event loops, one at a
+    /// time, the newest first (an older part still waiting is skipped).
+    private let compressionQueue = DispatchQueue(label: "prometheus-gzip", qos: .utility)
 
     init(metricsPath: String, counterRefreshInterval: Duration, enableReload: Bool = false) {
         self.metricsPath = metricsPath
@@ -62,34 +84,99 @@ final class PrometheusEndpoint: HTTPHandler {
 
     // MARK: Data
 
-    /// Renders the data part of `state` (build info and portrait families) and swaps it in.
-    /// Called once per published state, outside the cache lock except for the swap.
+    /// Renders the data part of `state` (build info and portrait families) and swaps it in; its
+    /// gzip member is made on the compression queue and installed when done (gzip scrapes get the
+    /// plain body meanwhile). Called once per published state, outside the cache lock except for
+    /// the swap, and returns without waiting for the compression, so a newer state is never held
+    /// up behind an older one's.
     func publish(_ state: PortraitState) {
         let build = attachment.withLock { $0.build }
         let hint = cache.withLock { $0.dataSizeHint }
-        // Room for the status and counter parts too, so the first assembly appends in place.
-        var renderer = ExpositionRenderer(capacity: hint + hint / 8 + 32 * 1024)
+        var renderer = ExpositionRenderer(capacity: hint + 4096)
         renderer.renderBuildInfo(build)
         renderer.renderPortraits(state)
         let data = renderer.take()
-        cache.withLock { $0.replaceData(data) }
+        let generation = cache.withLock { $0.replaceData(data) }
+        compressLater(data, generation: generation)
     }
 
-    /// The `/metrics` body, refreshed as `ExpositionCache` describes.
+    /// Queues `data` for compression, replacing an older part still waiting.
+    private func compressLater(_ data: [UInt8], generation: UInt64) {
+        let start = compression.withLock { state -> Bool in
+            state.pending = (generation, data)
+            if state.running { return false }
+            state.running = true
+            return true
+        }
+        guard start else { return }
+        compressionQueue.async { [self] in
+            while true {
+                let next = compression.withLock { state -> (job: (generation: UInt64, data: [UInt8])?, done: [CheckedContinuation<Void, Never>]) in
+                    guard let job = state.pending else {
+                        state.running = false
+                        defer { state.waiters = [] }
+                        return (nil, state.waiters)
+                    }
+                    state.pending = nil
+                    return (job, [])
+                }
+                guard let job = next.job else {
+                    next.done.forEach { $0.resume() }
+                    return
+                }
+                let member = Gzip.compress(job.data)
+                _ = cache.withLock { $0.installGzipData(member, generation: job.generation) }
+            }
+        }
+    }
+
+    /// Returns once no data part waits for compression (the gzip copy of the last published
+    /// state is installed). For tests and benchmarks.
+    func gzipSettled() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = compression.withLock { state -> Bool in
+                if !state.running { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
+    /// The whole `/metrics` body, refreshed as `ExpositionCache` describes (joined; for tests and
+    /// `PrometheusPlugin.currentExposition()` — scrapes send the two parts without joining them).
     func metricsBody() -> [UInt8] {
+        let parts = metricsParts(gzip: false).parts
+        return parts.data + parts.tail
+    }
+
+    /// The `/metrics` body as data part and tail, gzipped when `gzip` is asked for and the gzip
+    /// copy is ready.
+    func metricsParts(gzip: Bool) -> (parts: (data: [UInt8], tail: [UInt8]), gzipped: Bool) {
         let attached = attachment.withLock { $0 }
         let now = ContinuousClock.now
         let version = attached.status?.version ?? 0
-        return cache.withLock { cache in
-            cache.current(
-                now: now, interval: counterRefreshInterval, statusVersion: version,
-                report: { attached.status?.report() },
-                counters: { renderer in
-                    if let stats = attached.stats?() { renderer.renderHTTPStats(stats) }
-                    renderer.renderProcess(ProcessMetrics.read())
-                    if let registry = attached.selfMetrics { renderer.renderSelfMetrics(registry.collect()) }
-                })
+        let report = { attached.status?.report() }
+        let counters = { (renderer: inout ExpositionRenderer) in
+            if let stats = attached.stats?() { renderer.renderHTTPStats(stats) }
+            renderer.renderProcess(ProcessMetrics.read())
+            if let registry = attached.selfMetrics { renderer.renderSelfMetrics(registry.collect()) }
         }
+        return cache.withLock { cache in
+            if gzip, let parts = cache.currentGzip(now: now, interval: counterRefreshInterval, statusVersion: version,
+                                                   report: report, counters: counters) {
+                return (parts, true)
+            }
+            return (cache.current(now: now, interval: counterRefreshInterval, statusVersion: version,
+                                  report: report, counters: counters), false)
+        }
+    }
+
+    /// The gzip `/metrics` body (joined) as a gzip scrape would get it, or nil before the gzip
+    /// copy exists.
+    func gzipMetricsBody() -> [UInt8]? {
+        let answer = metricsParts(gzip: true)
+        return answer.gzipped ? answer.parts.data + answer.parts.tail : nil
     }
 
     /// Render and assembly counts, for tests.
@@ -115,7 +202,11 @@ final class PrometheusEndpoint: HTTPHandler {
         }
         switch route {
         case .metrics:
-            return HTTPResponse(status: 200, headers: ["Content-Type": Self.metricsContentType], body: metricsBody())
+            let answer = metricsParts(gzip: AcceptEncoding.acceptsGzip(request.headers))
+            var response = HTTPResponse(status: 200, headers: answer.gzipped ? Self.gzipHeaders : Self.identityHeaders,
+                                        body: answer.parts.data)
+            response.bodyTail = answer.parts.tail
+            return response
         case .health:
             return .text(200, "ok\n")
         case .ready:

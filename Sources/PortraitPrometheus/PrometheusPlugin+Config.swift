@@ -29,14 +29,13 @@ extension PrometheusPlugin {
     /// | `event_loop_threads` | 1…16 server threads | 1 |
     /// | `enable_reload` | serve `POST /-/reload` to loopback clients | false |
     ///
-    /// The plugin is named `prometheus` when it is `exporters[0]`, else `prometheus#N` with N its
-    /// index in `exporters`, so several instances have distinct names.
+    /// Names come from `ExporterFactory.instanceName`: `prometheus`, then `prometheus#1`, … for further entries.
     public static let factory = ExporterFactory(
         type: configType,
         summary: "Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /) on its own HTTP server"
-    ) { config, index in
+    ) { config, name in
         guard let configuration = Configuration(config: config) else { return nil }
-        return PrometheusPlugin(name: index == 0 ? configType : "\(configType)#\(index)", configuration: configuration)
+        return PrometheusPlugin(name: name, configuration: configuration)
     }
 }
 

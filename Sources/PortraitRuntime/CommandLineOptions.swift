@@ -1,3 +1,4 @@
+import Foundation
 import PortraitCore
 
 /// What the command line asked for.
@@ -18,8 +19,18 @@ public enum Command: Equatable, Sendable {
 public struct DemoOptions: Equatable, Sendable {
     /// Where the Prometheus endpoint listens.
     public var listen = "127.0.0.1:10054"
+    /// The file the JSON-lines plugin appends to.
+    public var jsonlPath = DemoOptions.defaultJSONLPath
+    /// Where the StatsD plugin sends (dogstatsd dialect).
+    public var statsdAddress = "127.0.0.1:8125"
     public var logLevel: LogLevel?
     public init() {}
+
+    /// `$TMPDIR/wechat-portrait-exporter-demo.jsonl` (`/tmp` without TMPDIR).
+    public static var defaultJSONLPath: String {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        return (directory.hasSuffix("/") ? directory : directory + "/") + "wechat-portrait-exporter-demo.jsonl"
+    }
 }
 
 /// Options of `simulate`.
@@ -44,9 +55,10 @@ extension Command {
     metrics, JSON lines and StatsD gauges.
 
     USAGE
-      wechat-portrait-exporter --demo [--listen HOST:PORT]
+      wechat-portrait-exporter --demo [--listen HOST:PORT] [--jsonl-path FILE] [--statsd HOST:PORT]
           Start the built-in WeChat simulator on a loopback port and the exporter against it, with
-          every plugin on. Prometheus endpoint: http://127.0.0.1:10054/metrics unless --listen.
+          every plugin on: Prometheus on http://127.0.0.1:10054/metrics, JSON lines appended to
+          $TMPDIR/wechat-portrait-exporter-demo.jsonl, StatsD (dogstatsd) to 127.0.0.1:8125.
       wechat-portrait-exporter --config FILE
           Run against the upstream named in FILE (default https://api.weixin.qq.com).
       wechat-portrait-exporter check-config FILE
@@ -112,6 +124,8 @@ extension Command {
                 case "--config", "-c": configPath = try value(for: flag)
                 case "--demo": demo = true
                 case "--listen": demoOptions.listen = try value(for: flag)
+                case "--jsonl-path": demoOptions.jsonlPath = try value(for: flag)
+                case "--statsd": demoOptions.statsdAddress = try value(for: flag)
                 case "--log-level": logLevel = try level(try value(for: flag))
                 case "run": continue
                 default: throw UsageError(message: "unknown argument \"\(flag)\"")
@@ -123,7 +137,7 @@ extension Command {
                 return .demo(demoOptions)
             }
             guard let configPath else { throw UsageError(message: "give --config FILE (or --demo)") }
-            if demoOptions.listen != DemoOptions().listen { throw UsageError(message: "--listen goes with --demo; set exporters[].listen in the config instead") }
+            if demoOptions != DemoOptions() { throw UsageError(message: "--listen, --jsonl-path and --statsd go with --demo; set them under exporters in the config instead") }
             return .run(configPath: configPath, logLevel: logLevel)
         }
     }

@@ -14,7 +14,7 @@ enum Demo {
     static func secretVariable(_ app: SimulatedApp) -> String { "DEMO_\((app.name ?? app.appid).uppercased())_APPSECRET" }
 
     /// The config the demo runs with: the same file format a user writes, pointed at the simulator.
-    static func configText(upstream: String, listen: String) -> String {
+    static func configText(upstream: String, options: DemoOptions) -> String {
         let appEntries = apps.map { app in
             #"{"name":"\#(app.name ?? app.appid)","appid":"\#(app.appid)","secret_env":"\#(secretVariable(app))"}"#
         }
@@ -25,7 +25,9 @@ enum Demo {
           "apps": [\(appEntries.joined(separator: ", "))],
           "windows": ["1d", "7d", "30d"],
           "exporters": [
-            {"type": "prometheus", "listen": "\(listen)"}
+            {"type": "prometheus", "listen": "\(options.listen)"},
+            {"type": "jsonl", "output": "file", "path": \(String(decoding: JSONWriter.encode(.string(options.jsonlPath)), as: UTF8.self))},
+            {"type": "statsd", "address": "\(options.statsdAddress)", "dialect": "dogstatsd"}
           ]
         }
         """
@@ -47,7 +49,7 @@ enum Demo {
         for app in apps { environment.variables[secretVariable(app)] = app.secret }
         let configuration: Configuration
         do {
-            configuration = try Configuration.load(Array(configText(upstream: upstream, listen: options.listen).utf8),
+            configuration = try Configuration.load(Array(configText(upstream: upstream, options: options).utf8),
                                                    registry: Runtime.registry, environment: environment)
         } catch {
             Runtime.writeError("error: --demo: \(error)")

@@ -2,6 +2,7 @@
 import Foundation
 import PortraitCore
 import PortraitHTTP
+import PortraitJSONL
 import PortraitPrometheus
 import PortraitStatsD
 import WeChatSimulator
@@ -11,6 +12,7 @@ public enum Runtime {
     /// The plugins this build knows, by config `type`.
     public static let registry = ExporterRegistry([
         PrometheusPlugin.factory,
+        JSONLPlugin.factory,
         StatsDPlugin.factory,
     ])
 

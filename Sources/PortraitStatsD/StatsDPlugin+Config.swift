@@ -20,14 +20,13 @@ extension StatsDPlugin {
     /// | `max_name_bytes` | limit for names and tag values, 16…4096 bytes (see `StatsDLineEncoder`) | 127 |
     /// | `resolve_interval_seconds` | host name re-resolution period, 1…86400 s; 0 = resolve once | 60 |
     ///
-    /// The plugin is named `statsd` when it is `exporters[0]`, else `statsd#N` with N its index in
-    /// `exporters`, so several instances have distinct names.
+    /// Names come from `ExporterFactory.instanceName`: `statsd`, then `statsd#1`, … for further entries.
     public static let factory = ExporterFactory(
         type: configType,
         summary: "StatsD gauges over UDP (dogstatsd, influx, graphite or plain lines), re-sent periodically"
-    ) { config, index in
+    ) { config, name in
         guard let configuration = Configuration(config: config) else { return nil }
-        return StatsDPlugin(name: index == 0 ? configType : "\(configType)#\(index)", configuration: configuration)
+        return StatsDPlugin(name: name, configuration: configuration)
     }
 }
 

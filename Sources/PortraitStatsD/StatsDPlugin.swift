@@ -5,9 +5,9 @@ import Synchronization
 /// Exporter plugin (`"type": "statsd"`): sends every portrait bucket as a StatsD gauge over UDP.
 ///
 /// On each `publish` the whole state is encoded (`StatsDLineEncoder`) and packed into datagrams
-/// (`DatagramPacker`, per snapshot) once; the datagrams are then sent at once and re-sent every
-/// `interval` (aggregators forget idle gauges), the resend only handing the prepared bytes to the
-/// sender. Sending happens on the sender's own queue (`UDPSender`), so an unreachable or
+/// (`DatagramPacker`, per snapshot) once; the datagrams of snapshots that are new or changed are
+/// sent at once, and all of them are re-sent every `interval` (aggregators forget idle gauges),
+/// the resend only handing the prepared bytes to the sender. Sending happens on the sender's own queue (`UDPSender`), so an unreachable or
 /// unresolvable target never blocks `publish`, the fetcher or another plugin: failures are
 /// counted in the self-metrics and logged once per change of state.
 ///
@@ -88,6 +88,8 @@ public final class StatsDPlugin: ExporterPlugin {
     private let counters = StatsDCounters()
     /// Datagrams of the newest state, sent on every flush.
     private let prepared = Mutex<[Datagram]>([])
+    /// The snapshots of the last prepared state, to tell which ones changed.
+    private let lastPrepared = Mutex<[SnapshotKey: Snapshot]>([:])
 
     private struct Running {
         var sender: UDPSender
@@ -142,26 +144,36 @@ public final class StatsDPlugin: ExporterPlugin {
     public func publish(_ state: PortraitState) async {
         // Encoding and packing a large state takes a few hundred milliseconds of CPU (40 000 lines:
         // ~0.3 s); do it on the plugin's own queue rather than hold a cooperative thread.
-        let datagrams = await withCheckedContinuation { (continuation: CheckedContinuation<[Datagram], Never>) in
+        let (all, changed) = await withCheckedContinuation { (continuation: CheckedContinuation<([Datagram], [Datagram]), Never>) in
             encodingQueue.async { continuation.resume(returning: self.prepare(state)) }
         }
-        prepared.withLock { $0 = datagrams }
-        running.withLock { $0?.sender }?.flush(datagrams)
+        prepared.withLock { $0 = all }
+        // Only the snapshots that are new or whose data changed go out now; the periodic resend
+        // repeats all of them. A fleet of hundreds of apps thus sends each day's data once at
+        // arrival instead of the whole state for every app's new day.
+        if !changed.isEmpty { running.withLock { $0?.sender }?.flush(changed, fullSet: all) }
     }
 
     /// Encodes and packs `state` (CPU only), updating the prepared-size gauges and dropped lines.
-    func prepare(_ state: PortraitState) -> [Datagram] {
+    /// Returns every datagram (for resends) and those of snapshots whose data differs from the
+    /// last state prepared (for sending now). Runs on `encodingQueue` only.
+    func prepare(_ state: PortraitState) -> (all: [Datagram], changed: [Datagram]) {
         var datagrams: [Datagram] = []
+        var changed: [Datagram] = []
         var lines = 0
+        let previous = lastPrepared.withLock { $0 }
         for snapshot in encoder.encode(state) {
             let packed = packer.pack(snapshot.lines)
             counters.droppedLines.add(packed.droppedLines)
             lines += snapshot.lines.count - packed.droppedLines
             datagrams.append(contentsOf: packed.datagrams)
+            let isSame = previous[snapshot.key].map { old in state.snapshots[snapshot.key].map { $0.hasSameData(as: old) } ?? false } ?? false
+            if !isSame { changed.append(contentsOf: packed.datagrams) }
         }
+        lastPrepared.withLock { $0 = state.snapshots }
         counters.preparedPackets.store(UInt64(datagrams.count), ordering: .relaxed)
         counters.preparedLines.store(UInt64(lines), ordering: .relaxed)
-        return datagrams
+        return (datagrams, changed)
     }
 
     public func stop() async {

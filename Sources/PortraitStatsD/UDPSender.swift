@@ -66,13 +66,20 @@ final class UDPSender: Sendable {
         queue = DispatchQueue(label: "wechat-portrait-exporter.\(label)")
     }
 
-    /// Hands `datagrams` to the sender's queue and returns at once.
-    func flush(_ datagrams: [Datagram]) {
+    /// Hands `datagrams` to the sender's queue and returns at once. A flush not yet sent is
+    /// replaced (latest wins, counted as superseded) — by `fullSet` when given: `datagrams` may
+    /// then hold only the changed part of the state, and since the waiting flush never went out,
+    /// the full set of the newer state is what covers both.
+    func flush(_ datagrams: [Datagram], fullSet: [Datagram]? = nil) {
         let schedule = pending.withLock { state -> Bool in
             guard !state.closed else { return false }
             counters.flushes.add(1)
-            if state.datagrams != nil { counters.supersededFlushes.add(1) }
-            state.datagrams = datagrams
+            if state.datagrams != nil {
+                counters.supersededFlushes.add(1)
+                state.datagrams = fullSet ?? datagrams
+            } else {
+                state.datagrams = datagrams
+            }
             if state.scheduled { return false }
             state.scheduled = true
             return true

@@ -21,8 +21,8 @@ public final class RecordingPlugin: ExporterPlugin {
     public var calls: [String] { lifecycle.withLock { $0 } }
 
     /// Config `type: "recording"` with an optional `label` key.
-    public static let factory = ExporterFactory(type: "recording", summary: "keeps states in memory (tests)") { config, index in
-        let label = config.string("label") ?? "recording#\(index)"
+    public static let factory = ExporterFactory(type: "recording", summary: "keeps states in memory (tests)") { config, name in
+        let label = config.string("label") ?? name
         config.finish()
         return RecordingPlugin(name: label)
     }

@@ -49,17 +49,30 @@ public final class RunningProcess: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
+        // A readability handler is a dispatch source on the descriptor: it must be removed (at EOF,
+        // or at the latest in deinit) before the pipe closes the descriptor, or libdispatch keeps
+        // watching a number the process may reuse (seen here as a crash in its event loop).
         out.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            guard let self else { return }
             self.lock.withLock { self.stdoutText += String(decoding: data, as: UTF8.self) }
         }
         err.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            guard let self else { return }
             self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
         }
+        pipes = [out, err]
         try process.run()
+    }
+
+    private var pipes: [Pipe] = []
+
+    deinit {
+        for pipe in pipes { pipe.fileHandleForReading.readabilityHandler = nil }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     public var standardOutput: String { lock.withLock { stdoutText } }

@@ -1,4 +1,5 @@
 import Foundation
+import PortraitHTTP
 import PortraitRuntime
 import PortraitTestKit
 import Testing
@@ -61,6 +62,20 @@ struct CommandLineTests {
         #expect(try Subprocess.run(Self.binary, ["--config", "/nonexistent/config.json"]).status == 2)
         #expect(try Subprocess.run(Self.binary, ["--bogus"]).status == 2)
         #expect(try Subprocess.run(Self.binary, ["--help"]).status == 0)
+    }
+
+    @Test("a listen port already in use: exit 2 before anything starts, naming the address")
+    func portInUse() async throws {
+        let held = HTTPServer(configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]),
+                              handler: HTTPHandlerFunction { _ in .text(200, "busy") })
+        try held.start()
+        defer { held.stop() }
+        let port = held.boundAddresses[0].port
+        let path = try Self.writeTemporary(#"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus","listen":"127.0.0.1:\#(port)"}]}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try Subprocess.run(Self.binary, ["--config", path])
+        #expect(result.status == 2)
+        #expect(result.output.contains("127.0.0.1:\(port): address already in use"), "\(result.output)")
     }
 
     @Test("--demo serves the full portrait of both demo apps and stops cleanly on SIGTERM")

@@ -9,7 +9,7 @@ struct ConfigTests {
         let members = try #require(try JSONParser.parse(json).objectMembers)
         let problems = ConfigProblems()
         let object = ConfigObject(path: "exporters[\(index)]", members: members, problems: problems)
-        let plugin = JSONLPlugin.factory.make(object, index) as? JSONLPlugin
+        let plugin = JSONLPlugin.factory.make(object, ExporterFactory.instanceName(type: "jsonl", ordinal: index)) as? JSONLPlugin
         return (plugin, problems.problems.map(\.description))
     }
 

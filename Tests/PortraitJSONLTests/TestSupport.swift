@@ -55,6 +55,10 @@ struct Harness {
                       makeSink: (@Sendable (Logger, JSONLPlugin.Configuration) -> any OutputSink)? = nil) async throws -> Harness {
         let log = RecordingLogSink()
         let registry = SelfMetricsRegistry()
+        // Tests that flush on stop must not depend on the machine's speed: the 5 s default becomes
+        // 60 s here (a flush ends as soon as it is done); tests about giving up set their own.
+        var configuration = configuration
+        if configuration.shutdownTimeout == .seconds(5) { configuration.shutdownTimeout = .seconds(60) }
         let plugin = makeSink.map { JSONLPlugin(name: name, configuration: configuration, makeSink: $0) }
             ?? JSONLPlugin(name: name, configuration: configuration)
         let context = PluginContext(status: StatusBoard(apps: [Fixtures.shop], windows: Window.allCases, startedAt: Date()), selfMetrics: registry,
@@ -73,7 +77,7 @@ struct Harness {
 
 /// Polls `condition` every 5 ms until it holds or `timeout` (generous) passes.
 @discardableResult
-func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let end = clock.now.advanced(by: timeout)
     while clock.now < end {

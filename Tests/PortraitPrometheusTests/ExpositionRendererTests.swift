@@ -209,14 +209,15 @@ struct ExpositionRendererTests {
         #expect(parsed.value("wechat_portrait_token_refreshes_total", ["app": "blog", "result": "success"]) == "0")
     }
 
-    @Test("self metrics: invalid, reserved and repeated families and series are dropped")
+    @Test("self metrics: invalid and reserved families and repeated series are dropped; families of one name merge")
     func selfMetrics() throws {
         let families = [
             SelfMetricFamily(name: "wechat_portrait_jsonl_records_total", help: "Records\nwritten \\ total.", kind: .counter,
                              samples: [(labels: [("file", "a\"b")], value: 3), (labels: [("file", "c")], value: 4), (labels: [("file", "a\"b")], value: 9)]),
             SelfMetricFamily(name: "bad-name", help: "x", kind: .gauge, samples: [(labels: [], value: 1)]),
             SelfMetricFamily(name: "wechat_portrait_users", help: "clash", kind: .gauge, samples: [(labels: [], value: 1)]),
-            SelfMetricFamily(name: "wechat_portrait_jsonl_records_total", help: "again", kind: .counter, samples: [(labels: [], value: 1)]),
+            SelfMetricFamily(name: "wechat_portrait_jsonl_records_total", help: "again", kind: .counter, samples: [(labels: [("file", "d")], value: 1)]),
+            SelfMetricFamily(name: "wechat_portrait_jsonl_records_total", help: "as a gauge", kind: .gauge, samples: [(labels: [("file", "e")], value: 5)]),
             SelfMetricFamily(name: "wechat_portrait_statsd_queue", help: "q", kind: .gauge,
                              samples: [(labels: [("bad label", "x")], value: 1), (labels: [("a", "1"), ("a", "2")], value: 2),
                                        (labels: [], value: .infinity), (labels: [("__name__", "x")], value: 3)]),
@@ -227,7 +228,7 @@ struct ExpositionRendererTests {
         let parsed = try ExpositionParser.parse(renderer.bytes)
         #expect(parsed.familyOrder == ["wechat_portrait_jsonl_records_total", "wechat_portrait_statsd_queue"])
         #expect(parsed.helps["wechat_portrait_jsonl_records_total"] == "Records\nwritten \\ total.")
-        #expect(parsed.samples("wechat_portrait_jsonl_records_total").map(\.value) == ["3", "4"])
+        #expect(parsed.samples("wechat_portrait_jsonl_records_total").map(\.value) == ["3", "4", "1"])
         #expect(parsed.samples("wechat_portrait_statsd_queue").map(\.value) == ["+Inf"])
     }
 

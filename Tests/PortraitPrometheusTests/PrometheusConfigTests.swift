@@ -13,7 +13,7 @@ struct PrometheusConfigTests {
         }
         let problems = ConfigProblems()
         let config = ConfigObject(path: "exporters[\(index)]", members: members, problems: problems)
-        let plugin = PrometheusPlugin.factory.make(config, index)
+        let plugin = PrometheusPlugin.factory.make(config, ExporterFactory.instanceName(type: "prometheus", ordinal: index))
         return (plugin as? PrometheusPlugin, problems.problems.map(\.description))
     }
 

@@ -10,7 +10,7 @@ struct StatsDConfigTests {
         let problems = ConfigProblems()
         let object = ConfigObject(path: "exporters[\(index)]", members: members, problems: problems)
         _ = object.string("type")
-        let plugin = StatsDPlugin.factory.make(object, index) as? StatsDPlugin
+        let plugin = StatsDPlugin.factory.make(object, ExporterFactory.instanceName(type: "statsd", ordinal: index)) as? StatsDPlugin
         return (plugin, problems.problems.map(\.description))
     }
 

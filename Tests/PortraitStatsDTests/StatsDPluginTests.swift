@@ -251,6 +251,38 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
+    @Test("a publish sends only snapshots that are new or changed; an identical re-fetch sends nothing", .timeLimit(.minutes(1)))
+    func sendsOnlyChanges() async throws {
+        let listener = try UDPListener()
+        defer { listener.close() }
+        let harness = try await Self.start(StatsDPlugin.Configuration(address: try Self.address(listener), interval: nil))
+        let first = Fixtures.realisticState(apps: ["shop", "news"], windows: [.day7], cities: 10, seed: 1)
+        await harness.plugin.publish(first)
+        let all = Int(harness.plugin.statistics.preparedLines)
+        _ = await listener.waitForDatagrams(1)
+        #expect(Self.lines(await listener.settle()).count == all)
+        listener.reset()
+
+        // news re-fetched with the same data (a new fetchedAt), shop with new data.
+        var second = first
+        let changed = Fixtures.realisticState(apps: ["shop"], windows: [.day7], cities: 10, seed: 2)
+        let shop = SnapshotKey(app: "shop", window: .day7), news = SnapshotKey(app: "news", window: .day7)
+        second.snapshots[shop] = changed.snapshots[shop]
+        second.snapshots[news]!.fetchedAt = first.snapshots[news]!.fetchedAt.addingTimeInterval(60)
+        second.generation += 1
+        await harness.plugin.publish(second)
+        _ = await listener.waitForDatagrams(1)
+        let sent = try Self.lines(await listener.settle()).map(StrictParser(dialect: .dogstatsd, prefix: StatsDLineEncoder.defaultPrefix).parse)
+        #expect(!sent.isEmpty)
+        #expect(sent.allSatisfy { $0.app == "shop" })
+        #expect(sent.count == second.snapshots[shop]!.portrait.bucketCount)
+        listener.reset()
+
+        await harness.plugin.publish(second)
+        #expect(await listener.settle(.milliseconds(300)).isEmpty)
+        await harness.plugin.stop()
+    }
+
     @Test("stop returns in bounded time while the resolver hangs", .timeLimit(.minutes(1)))
     func stopWhileResolving() async throws {
         let release = DispatchSemaphore(value: 0)

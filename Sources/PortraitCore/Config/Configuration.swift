@@ -157,13 +157,16 @@ public struct Configuration: Sendable {
 
         if let exporterObjects = root.objects("exporters", required: true) {
             if exporterObjects.isEmpty { root.problem("exporters", "must list at least one exporter (known types: \(registry.knownTypes.joined(separator: ", ")))") }
-            for (index, object) in exporterObjects {
+            var perType: [String: Int] = [:]
+            for (_, object) in exporterObjects {
                 guard let type = object.string("type", required: true) else { continue }
                 guard let factory = registry.factory(for: type) else {
                     object.problem("type", "unknown exporter type \"\(type)\"; known types: \(registry.knownTypes.joined(separator: ", "))")
                     continue
                 }
-                if let plugin = factory.make(object, index) { exporters.append(plugin) }
+                let ordinal = perType[type, default: 0]
+                perType[type] = ordinal + 1
+                if let plugin = factory.make(object, ExporterFactory.instanceName(type: type, ordinal: ordinal)) { exporters.append(plugin) }
             }
         }
     }

@@ -105,14 +105,20 @@ public struct ExporterFactory: Sendable {
     public let type: String
     /// One line for `--help` and the config error that lists known types.
     public let summary: String
-    /// Reads the plugin's keys from `config` (reporting problems there) and returns the plugin,
-    /// or `nil` if the keys had problems. `index` is the entry's position in `exporters`.
-    public let make: @Sendable (_ config: ConfigObject, _ index: Int) -> (any ExporterPlugin)?
+    /// Reads the plugin's keys from `config` (reporting problems there) and returns the plugin
+    /// with the given `name`, or `nil` if the keys had problems.
+    public let make: @Sendable (_ config: ConfigObject, _ name: String) -> (any ExporterPlugin)?
 
-    public init(type: String, summary: String, make: @escaping @Sendable (_ config: ConfigObject, _ index: Int) -> (any ExporterPlugin)?) {
+    public init(type: String, summary: String, make: @escaping @Sendable (_ config: ConfigObject, _ name: String) -> (any ExporterPlugin)?) {
         self.type = type
         self.summary = summary
         self.make = make
+    }
+
+    /// The name of the `ordinal`-th entry (from 0) of a type: the first `jsonl` entry is `jsonl`,
+    /// a second one `jsonl#1`, and so on. The name is the `exporter` label of a plugin's metrics.
+    public static func instanceName(type: String, ordinal: Int) -> String {
+        ordinal == 0 ? type : "\(type)#\(ordinal)"
     }
 }
 

@@ -3,20 +3,20 @@ import Glibc
 import Synchronization
 
 /// A real UDP socket on loopback that collects datagrams on its own thread.
-final class UDPListener: Sendable {
-    let port: UInt16
-    let host: String
+public final class UDPListener: Sendable {
+    public let port: UInt16
+    public let host: String
     private let fd: Int32
     private let received = Mutex<[[UInt8]]>([])
     private let stopped = Atomic<Bool>(false)
     private let finished = Mutex<Bool>(false)
 
-    struct SetupError: Error, CustomStringConvertible {
-        var description: String
+    public struct SetupError: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Binds `host` (`127.0.0.1` or `::1`) at `port` (0: any free port).
-    init(host: String = "127.0.0.1", port: UInt16 = 0) throws {
+    public init(host: String = "127.0.0.1", port: UInt16 = 0) throws {
         let v6 = host.contains(":")
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SetupError(description: "socket: \(errno)") }
@@ -55,14 +55,14 @@ final class UDPListener: Sendable {
     }
 
     /// Whether `::1` can be bound here.
-    static var ipv6Available: Bool {
+    public static var ipv6Available: Bool {
         guard let listener = try? UDPListener(host: "::1") else { return false }
         listener.close()
         return true
     }
 
     /// `127.0.0.1:port` or `[::1]:port`.
-    var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     private func receiveLoop() {
         var buffer = [UInt8](repeating: 0, count: 70_000)
@@ -81,14 +81,14 @@ final class UDPListener: Sendable {
     }
 
     /// Every datagram received so far.
-    var datagrams: [[UInt8]] { received.withLock { $0 } }
+    public var datagrams: [[UInt8]] { received.withLock { $0 } }
 
     /// Forgets what was received.
-    func reset() { received.withLock { $0.removeAll() } }
+    public func reset() { received.withLock { $0.removeAll() } }
 
     /// Waits (real time) until at least `count` datagrams arrived; returns them.
     @discardableResult
-    func waitForDatagrams(_ count: Int, timeout: Duration = .seconds(10)) async -> [[UInt8]] {
+    public func waitForDatagrams(_ count: Int, timeout: Duration = .seconds(10)) async -> [[UInt8]] {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: timeout)
         while clock.now < end {
@@ -100,13 +100,13 @@ final class UDPListener: Sendable {
     }
 
     /// Waits a little and returns whatever arrived (to check that nothing more comes).
-    func settle(_ duration: Duration = .milliseconds(150)) async -> [[UInt8]] {
+    public func settle(_ duration: Duration = .milliseconds(150)) async -> [[UInt8]] {
         try? await Task.sleep(for: duration)
         return datagrams
     }
 
     /// Stops the receive thread and closes the socket (waits briefly for the thread).
-    func close() {
+    public func close() {
         stopped.store(true, ordering: .relaxed)
         let end = Date().addingTimeInterval(2)
         while !finished.withLock({ $0 }), Date() < end { usleep(1000) }

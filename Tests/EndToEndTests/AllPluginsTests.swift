@@ -1,0 +1,158 @@
+import Foundation
+import PortraitCore
+import PortraitRuntime
+import PortraitTestKit
+import Testing
+import WeChatSimulator
+
+/// Simulator → exporter with all three plugins → the same numbers at /metrics, in the JSON-lines
+/// file and at a real UDP listener (dogstatsd), from one fetch per app and window.
+@Suite("End to end: all plugins", .timeLimit(.minutes(1)))
+struct AllPluginsTests {
+    /// (app, window, segment, dimension, bucket name, bucket id or "-") → value.
+    typealias Table = [String: UInt64]
+
+    static func key(_ parts: String...) -> String { parts.joined(separator: "|") }
+
+    @Test("every plugin carries exactly the simulator's values, and no secret or token")
+    func samePortraitEverywhere() async throws {
+        let time = ManualTimeSource(china: "2026-03-01 12:00")
+        let upstream = try SimulatedUpstream(time: time)
+        defer { upstream.stop() }
+        let listener = try UDPListener()
+        defer { listener.close() }
+        let jsonlPath = FileManager.default.temporaryDirectory.appendingPathComponent("all-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: jsonlPath) }
+        let apps: [SimulatedApp] = [.demoShop, .demoNews]
+        let config = """
+        {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":30},
+         "schedule":{"stagger_seconds":0},
+         "apps":[\(apps.map { #"{"name":"\#($0.name!)","appid":"\#($0.appid)","secret_env":"S_\#($0.name!)"}"# }.joined(separator: ","))],
+         "exporters":[{"type":"prometheus","listen":"127.0.0.1:0"},
+                      {"type":"jsonl","output":"file","path":"\(jsonlPath)"},
+                      {"type":"statsd","address":"\(listener.address)","dialect":"dogstatsd","interval_seconds":0}]}
+        """
+        var environment = ConfigEnvironment.process
+        for app in apps { environment.variables["S_\(app.name!)"] = app.secret }
+        let configuration = try Configuration.load(Array(config.utf8), registry: Runtime.registry, environment: environment)
+        let sink = RecordingLogSink()
+        let service = ExporterService(configuration: configuration, transport: URLSessionTransport(requestTimeout: .seconds(30)), time: time,
+                                      logger: Logger(level: .debug, sink: sink, clock: time))
+        try await service.start()
+        let run = Task { await service.run() }
+        try #require(await time.waitForSleepers(6, timeout: .seconds(60)))
+
+        // What the simulator served.
+        let end = ChinaDate(iso: "2026-02-28")!
+        var expected = Table()
+        var expectedLines = 0
+        for app in apps {
+            for window in Window.allCases {
+                let portrait = upstream.simulator.expectedPortrait(appid: app.appid, window: window, end: end).portrait
+                for segment in Segment.allCases {
+                    for dimension in Dimension.allCases {
+                        for bucket in portrait[segment, dimension] {
+                            expected[Self.key(app.name!, window.rawValue, segment.rawValue, dimension.rawValue, bucket.name, bucket.id.map(String.init) ?? "-"), default: 0] += bucket.value
+                            expectedLines += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(expected.count > 1000)
+
+        // Prometheus.
+        let port = try #require(service.host.plugins.compactMap { $0.summary.hasPrefix("http://") ? $0.summary : nil }.first
+            .flatMap { UInt16($0.split(separator: ":")[2].split(separator: "/")[0]) })
+        var prometheus = Table()
+        for _ in 0..<400 {
+            let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
+            prometheus = Table()
+            for sample in exposition.samples("wechat_portrait_users") {
+                let l = sample.labels
+                prometheus[Self.key(l["app"]!, l["window"]!, l["segment"]!, l["dimension"]!, l["bucket"]!, l["bucket_id"] ?? "-")] = UInt64(sample.value)
+            }
+            if prometheus == expected { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(prometheus == expected)
+
+        // JSON lines: one bucket line per upstream bucket, and six snapshot lines.
+        var jsonl = Table()
+        var bucketLines = 0
+        var snapshotLines = 0
+        for _ in 0..<400 {
+            let text = (try? String(contentsOfFile: jsonlPath, encoding: .utf8)) ?? ""
+            jsonl = Table()
+            bucketLines = 0
+            snapshotLines = 0
+            for line in text.split(separator: "\n") {
+                let record = try JSONParser.parse(String(line))
+                if record["record"]?.stringValue == "snapshot" { snapshotLines += 1; continue }
+                bucketLines += 1
+                let id = record["bucket_id"]?.integerValue.map(String.init) ?? "-"
+                let k = Self.key(record["app"]!.stringValue!, record["window"]!.stringValue!, record["segment"]!.stringValue!,
+                                 record["dimension"]!.stringValue!, record["bucket"]!.stringValue!, id)
+                jsonl[k, default: 0] += UInt64(record["value"]!.integerValue!)
+            }
+            if snapshotLines == 6 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(snapshotLines == 6)
+        #expect(bucketLines == expectedLines)
+        #expect(jsonl == expected)
+
+        // StatsD (dogstatsd keeps UTF-8 names; ids identify buckets, devices are compared by totals).
+        var statsdByID = Table()
+        var statsdTotals = Table()
+        var statsdLines = 0
+        var expectedByID = Table()
+        var expectedTotals = Table()
+        for (k, value) in expected {
+            let parts = k.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            if parts[5] != "-" { expectedByID[Self.key(parts[0], parts[1], parts[2], parts[3], parts[5]), default: 0] += value }
+            expectedTotals[Self.key(parts[0], parts[1], parts[2], parts[3]), default: 0] += value
+        }
+        for _ in 0..<400 {
+            statsdByID = Table()
+            statsdTotals = Table()
+            statsdLines = 0
+            for datagram in listener.datagrams {
+                for line in String(decoding: datagram, as: UTF8.self).split(separator: "\n") {
+                    let colon = try #require(line.firstIndex(of: ":"))
+                    #expect(line[..<colon] == "wechat.portrait.users")
+                    let pieces = String(line[line.index(after: colon)...]).components(separatedBy: "|g|#")
+                    let value = try #require(UInt64(pieces[0]))
+                    var tags: [String: String] = [:]
+                    for tag in pieces[1].split(separator: ",") {
+                        let pair = tag.split(separator: ":", maxSplits: 1)
+                        tags[String(pair[0])] = String(pair[1])
+                    }
+                    let base = Self.key(tags["app"]!, tags["window"]!, tags["segment"]!, tags["dimension"]!)
+                    statsdTotals[base, default: 0] += value
+                    if let id = tags["bucket_id"] { statsdByID[base + "|" + id, default: 0] += value }
+                    statsdLines += 1
+                }
+            }
+            if statsdLines >= expectedLines { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(statsdLines == expectedLines)
+        #expect(statsdByID == expectedByID)
+        #expect(statsdTotals == expectedTotals)
+
+        // One fetch per app and window fed all three.
+        #expect(upstream.calls.portrait == 6)
+
+        // No secret or token anywhere.
+        let outputs = [sink.lines.joined(separator: "\n"), (try? String(contentsOfFile: jsonlPath, encoding: .utf8)) ?? "",
+                       listener.datagrams.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n"),
+                       try TestHTTPClient.request(port: port, path: "/metrics").text]
+        for secret in apps.map(\.secret) + upstream.simulator.allIssuedTokens() {
+            for output in outputs { #expect(!output.contains(secret)) }
+        }
+        run.cancel()
+        await run.value
+        await service.stop()
+    }
+}
