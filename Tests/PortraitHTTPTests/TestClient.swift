@@ -304,3 +304,26 @@ func withServer<T>(
     let port = try #require(server.boundAddresses.first?.port)
     return try body(server, port)
 }
+
+/// Runs a closure on a new POSIX thread (not Swift's cooperative pool); `join()` waits for it.
+final class TestThread {
+    private final class Work {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    private var thread = pthread_t()
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        let work = Unmanaged.passRetained(Work(body)).toOpaque()
+        let result = pthread_create(&thread, nil, { raw in
+            Unmanaged<Work>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, work)
+        precondition(result == 0, "pthread_create: \(result)")
+    }
+
+    func join() {
+        pthread_join(thread, nil)
+    }
+}
