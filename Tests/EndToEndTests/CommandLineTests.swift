@@ -91,10 +91,16 @@ struct CommandLineTests {
             if !ready { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(ready, "not ready: \(process.standardError)")
-        let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
-        let combinations = Set(exposition.samples("wechat_portrait_users").map {
-            [$0.labels["app"]!, $0.labels["window"]!, $0.labels["segment"]!, $0.labels["dimension"]!].joined(separator: "/")
-        })
+        // /readyz follows the status board; the exposition is rendered from the newest state a
+        // moment later (latest-wins hand-off), so give the last snapshot time to show up.
+        var combinations: Set<String> = []
+        for _ in 0..<300 where combinations.count < 2 * 3 * 2 * 6 {
+            let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
+            combinations = Set(exposition.samples("wechat_portrait_users").map {
+                [$0.labels["app"]!, $0.labels["window"]!, $0.labels["segment"]!, $0.labels["dimension"]!].joined(separator: "/")
+            })
+            if combinations.count < 2 * 3 * 2 * 6 { try await Task.sleep(for: .milliseconds(50)) }
+        }
         #expect(combinations.count == 2 * 3 * 2 * 6)
         process.send(SIGTERM)
         #expect(await process.waitForExit() == 0)
