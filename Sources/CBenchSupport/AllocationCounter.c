@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include "CBenchSupport.h"
 
 extern void *__libc_malloc(size_t size);
@@ -29,6 +30,19 @@ static inline void note(size_t size) {
     }
 }
 
+// Sanitizers bring their own allocator and intercept these symbols; a second interposer in the
+// same binary (the test bundle links this target through PortraitBenchTests) crashes them at
+// start. Under a sanitizer the counter is simply inactive (`bench_alloc_active` says so).
+#if defined(__has_feature)
+#  if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#    define BENCH_NO_INTERPOSE 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#  define BENCH_NO_INTERPOSE 1
+#endif
+
+#ifndef BENCH_NO_INTERPOSE
 void *malloc(size_t size) {
     note(size);
     return __libc_malloc(size);
@@ -43,6 +57,7 @@ void *realloc(void *pointer, size_t size) {
     note(size);
     return __libc_realloc(pointer, size);
 }
+#endif
 
 void bench_alloc_begin(int all_threads) {
     if (all_threads) {

@@ -71,9 +71,10 @@ done:
 }
 
 static void *accept_loop(void *argument) {
-    (void)argument;
+    // The descriptor comes as the argument: the loop never reads `listen_fd`, which stop() writes.
+    int listener = (int)(intptr_t)argument;
     for (;;) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             break;
@@ -114,7 +115,7 @@ int bench_ceiling_start(const uint8_t *identity_response, size_t identity_length
     socklen_t length = sizeof address;
     if (getsockname(listen_fd, (struct sockaddr *)&address, &length) != 0) return -1;
     pthread_t thread;
-    if (pthread_create(&thread, NULL, accept_loop, NULL) != 0) return -1;
+    if (pthread_create(&thread, NULL, accept_loop, (void *)(intptr_t)listen_fd) != 0) return -1;
     pthread_detach(thread);
     return ntohs(address.sin_port);
 }

@@ -65,7 +65,7 @@ public final class ManualTimeSource: TimeSource {
 
     /// Waits (in real time, up to `timeout`) until at least `count` tasks sleep. Returns whether they do.
     @discardableResult
-    public func waitForSleepers(_ count: Int, timeout: Duration = .seconds(10)) async -> Bool {
+    public func waitForSleepers(_ count: Int, timeout: Duration = .seconds(60)) async -> Bool {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: timeout)
         while clock.now < end {

@@ -1,4 +1,5 @@
 import Foundation
+import PortraitHTTP
 import PortraitRuntime
 import PortraitTestKit
 import Testing
@@ -63,6 +64,20 @@ struct CommandLineTests {
         #expect(try Subprocess.run(Self.binary, ["--help"]).status == 0)
     }
 
+    @Test("a listen port already in use: exit 2 before anything starts, naming the address")
+    func portInUse() async throws {
+        let held = HTTPServer(configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]),
+                              handler: HTTPHandlerFunction { _ in .text(200, "busy") })
+        try held.start()
+        defer { held.stop() }
+        let port = held.boundAddresses[0].port
+        let path = try Self.writeTemporary(#"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus","listen":"127.0.0.1:\#(port)"}]}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try Subprocess.run(Self.binary, ["--config", path])
+        #expect(result.status == 2)
+        #expect(result.output.contains("127.0.0.1:\(port): address already in use"), "\(result.output)")
+    }
+
     @Test("--demo serves the full portrait of both demo apps and stops cleanly on SIGTERM")
     func demo() async throws {
         let process = try RunningProcess(Self.binary, ["--demo", "--listen", "127.0.0.1:0"])
@@ -76,10 +91,16 @@ struct CommandLineTests {
             if !ready { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(ready, "not ready: \(process.standardError)")
-        let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
-        let combinations = Set(exposition.samples("wechat_portrait_users").map {
-            [$0.labels["app"]!, $0.labels["window"]!, $0.labels["segment"]!, $0.labels["dimension"]!].joined(separator: "/")
-        })
+        // /readyz follows the status board; the exposition is rendered from the newest state a
+        // moment later (latest-wins hand-off), so give the last snapshot time to show up.
+        var combinations: Set<String> = []
+        for _ in 0..<300 where combinations.count < 2 * 3 * 2 * 6 {
+            let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
+            combinations = Set(exposition.samples("wechat_portrait_users").map {
+                [$0.labels["app"]!, $0.labels["window"]!, $0.labels["segment"]!, $0.labels["dimension"]!].joined(separator: "/")
+            })
+            if combinations.count < 2 * 3 * 2 * 6 { try await Task.sleep(for: .milliseconds(50)) }
+        }
         #expect(combinations.count == 2 * 3 * 2 * 6)
         process.send(SIGTERM)
         #expect(await process.waitForExit() == 0)

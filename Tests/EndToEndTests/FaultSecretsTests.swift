@@ -7,11 +7,9 @@ import WeChatSimulator
 
 /// One exporter run through every fault, one China day each, with known AppSecrets and the tokens
 /// the simulator issued: no secret and no token (nor a 16-character piece of one) may appear in
-/// any log line, any `/metrics` scrape of either Prometheus plugin, the landing page, `/readyz`
-/// or `/healthz`, even when WeChat's error message or an error page echoes them.
-///
-/// The JSON-lines and StatsD plugins are not in this build yet (`Sources/PortraitJSONL` and
-/// `Sources/PortraitStatsD` hold placeholders); when they land, add their outputs here.
+/// any log line, any `/metrics` scrape of either Prometheus plugin, the JSON-lines file, the StatsD
+/// datagrams, the landing page, `/readyz` or `/healthz`, even when WeChat's error message or an
+/// error page echoes them.
 @Suite("Faults: no secret leaks", .timeLimit(.minutes(2)))
 struct FaultSecretsTests {
     static let shop = SimulatedApp.demoShop, news = SimulatedApp.demoNews
@@ -105,7 +103,12 @@ struct FaultSecretsTests {
 
     @Test("no AppSecret or token in logs, scrapes, landing page, /readyz or /healthz through every fault")
     func noSecretAnywhere() async throws {
-        let p = try await FaultPipeline(FaultPipeline.Options(timeoutSeconds: 1, prometheusPlugins: 2, maxConcurrentFetches: 6))
+        let statsd = try UDPListener()
+        defer { statsd.close() }
+        let jsonlPath = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: jsonlPath) }
+        let p = try await FaultPipeline(FaultPipeline.Options(timeoutSeconds: 1, prometheusPlugins: 2, maxConcurrentFetches: 6,
+                                                              jsonlPath: jsonlPath, statsdAddress: statsd.address))
         var outputs: [(String, [UInt8])] = []
         func collect(_ when: String) throws {
             for plugin in 0..<2 {
@@ -139,6 +142,10 @@ struct FaultSecretsTests {
         let secrets = [Self.shop.secret, Self.news.secret]
         #expect(p.sink.lines.contains { $0.contains(Redactor.mask) }, "the echoed credentials never reached a log line")
         outputs.append(("logs", Array(p.sink.lines.joined(separator: "\n").utf8)))
+        outputs.append(("JSON lines", Array((try? Data(contentsOf: URL(fileURLWithPath: jsonlPath))) ?? Data())))
+        outputs.append(("StatsD datagrams", statsd.datagrams.flatMap { $0 + [0x0A] }))
+        #expect(!outputs[outputs.count - 2].1.isEmpty, "the JSON-lines plugin wrote nothing")
+        #expect(!outputs[outputs.count - 1].1.isEmpty, "the StatsD plugin sent nothing")
         let index = CredentialIndex(secrets + tokens)
         for (name, bytes) in outputs {
             if let found = index.firstPiece(in: bytes) { Issue.record("\(name) contains a piece of a credential: \(found)") }

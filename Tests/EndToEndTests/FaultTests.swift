@@ -1,6 +1,8 @@
 @preconcurrency import Glibc
 import Foundation
 import PortraitCore
+import PortraitJSONL
+import PortraitStatsD
 import PortraitPrometheus
 import PortraitRuntime
 import PortraitTestKit
@@ -31,6 +33,9 @@ final class FaultPipeline: Sendable {
         var recordingPlugins = 0
         /// `schedule.max_concurrent_fetches`.
         var maxConcurrentFetches = 4
+        /// A JSON-lines file to write (a `jsonl` plugin) and a StatsD address to send to.
+        var jsonlPath: String?
+        var statsdAddress: String?
     }
 
     static let apps: [SimulatedApp] = [.demoShop, .demoNews]
@@ -45,7 +50,7 @@ final class FaultPipeline: Sendable {
     var jobs: Int { Self.apps.count * options.windows.count }
     var policy: SchedulePolicy { service.configuration.schedule }
 
-    static let registry = ExporterRegistry([PrometheusPlugin.factory, RecordingPlugin.factory])
+    static let registry = ExporterRegistry([PrometheusPlugin.factory, RecordingPlugin.factory, JSONLPlugin.factory, StatsDPlugin.factory])
 
     /// Starts the simulator (`before` may inject faults first), then the exporter; returns once
     /// every job finished its first attempt and sleeps.
@@ -57,6 +62,8 @@ final class FaultPipeline: Sendable {
         before(upstream.simulator)
         let exporters = Array(repeating: #"{"type":"prometheus","listen":"127.0.0.1:0"}"#, count: options.prometheusPlugins)
             + (0..<options.recordingPlugins).map { #"{"type":"recording","label":"recording\#($0)"}"# }
+            + (options.jsonlPath.map { [#"{"type":"jsonl","output":"file","path":"\#($0)"}"#] } ?? [])
+            + (options.statsdAddress.map { [#"{"type":"statsd","address":"\#($0)","interval_seconds":0}"#] } ?? [])
         let config = """
         {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":\(options.timeoutSeconds)},
          "schedule":{"stagger_seconds":0,"max_concurrent_fetches":\(options.maxConcurrentFetches)},
