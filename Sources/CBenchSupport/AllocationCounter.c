@@ -43,6 +43,7 @@ static inline void note(size_t size) {
 #endif
 
 #ifndef BENCH_NO_INTERPOSE
+#ifndef BENCH_NO_INTERPOSE
 void *malloc(size_t size) {
     note(size);
     return __libc_malloc(size);
@@ -57,6 +58,7 @@ void *realloc(void *pointer, size_t size) {
     note(size);
     return __libc_realloc(pointer, size);
 }
+#endif
 #endif
 
 void bench_alloc_begin(int all_threads) {

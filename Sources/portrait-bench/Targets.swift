@@ -56,10 +56,20 @@ final class ExporterUnderTest {
          simulator: WeChatSimulator.Configuration? = nil, schedule: String? = nil) throws {
         let upstream = TimedUpstream(WeChatSimulator(configuration: simulator ?? workload.simulatorConfiguration()))
         self.upstream = upstream
-        simulatorServer = HTTPServer(configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]),
-                                     handler: upstream)
-        try simulatorServer.start()
-        let upstreamPort = simulatorServer.boundAddresses.first?.port ?? 0
+        let server = HTTPServer(configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]),
+                                handler: upstream)
+        simulatorServer = server
+        try server.start()
+        var started = false
+        // A failure below leaves no exporter or simulator behind.
+        var spawnedChild: ChildProcess?
+        defer {
+            if !started {
+                spawnedChild?.stop()
+                server.stop()
+            }
+        }
+        let upstreamPort = server.boundAddresses.first?.port ?? 0
         port = System.freePort()
         let configPath = directory + "/exporter-\(sizeLabel(workload.target)).json"
         try workload.exporterConfig(upstreamPort: upstreamPort, listenPort: port, loops: loops, extraExporters: extraExporters, schedule: schedule)
@@ -69,8 +79,10 @@ final class ExporterUnderTest {
         var buffer = [UInt8](repeating: 0, count: expectedSeries * 400 + (4 << 20))
         let clock = ContinuousClock()
         let spawned = clock.now
-        child = try ChildProcess(ExporterUnderTest.executablePath, ["exporter", "--config", configPath], name: "exporter",
-                                 environment: workload.environment(), logPath: directory + "/exporter-\(sizeLabel(workload.target)).log")
+        let child = try ChildProcess(ExporterUnderTest.executablePath, ["exporter", "--config", configPath], name: "exporter",
+                                     environment: workload.environment(), logPath: directory + "/exporter-\(sizeLabel(workload.target)).log")
+        spawnedChild = child
+        self.child = child
         var listening: ContinuousClock.Instant?
         var firstSeries: ContinuousClock.Instant?
         var allSeries: ContinuousClock.Instant?
@@ -105,6 +117,7 @@ final class ExporterUnderTest {
             readyMs: milliseconds(allSeries! - spawned),
             upstreamCalls: upstream.answerCount
         )
+        started = true
     }
 
     /// One identity scrape's body (keep-alive client, no allocation per call beyond the result).
@@ -167,8 +180,12 @@ final class Pushgateway {
             line.split(separator: " ").dropFirst(2).first.map { "pushgateway " + $0 } ?? line
         } ?? "pushgateway"
         port = System.freePort()
-        child = try ChildProcess(path, ["--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"], name: "pushgateway",
-                                 logPath: directory + "/pushgateway-\(label).log")
+        let child = try ChildProcess(path, ["--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"], name: "pushgateway",
+                                     logPath: directory + "/pushgateway-\(label).log")
+        self.child = child
+        var ready = false
+        // A failure below leaves no pushgateway behind.
+        defer { if !ready { child.stop() } }
         let deadline = Date().addingTimeInterval(30)
         while (try? BenchHTTPClient.request(port: port, path: "/-/ready"))?.status != 200 {
             guard Date() < deadline, child.isRunning else { throw BenchHTTPClient.Failure(description: "pushgateway did not start") }
@@ -187,6 +204,7 @@ final class Pushgateway {
         guard servedSeries == expectedSeries else {
             throw BenchHTTPClient.Failure(description: "pushgateway serves \(servedSeries) portrait series, expected \(expectedSeries)")
         }
+        ready = true
     }
 
     var residentBytes: UInt64? { System.residentBytes(pid: child.pid) }
