@@ -43,7 +43,6 @@ static inline void note(size_t size) {
 #endif
 
 #ifndef BENCH_NO_INTERPOSE
-#ifndef BENCH_NO_INTERPOSE
 void *malloc(size_t size) {
     note(size);
     return __libc_malloc(size);
@@ -58,7 +57,6 @@ void *realloc(void *pointer, size_t size) {
     note(size);
     return __libc_realloc(pointer, size);
 }
-#endif
 #endif
 
 void bench_alloc_begin(int all_threads) {
