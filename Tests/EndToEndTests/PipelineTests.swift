@@ -155,7 +155,9 @@ struct PipelineTests {
         let clock = ContinuousClock()
         let started = clock.now
         await pipeline.stop()
-        #expect(clock.now - started < .seconds(5))
+        // A stop that waited for the hung connections would last until the simulator's 60 s idle
+        // timeout; the bound is generous for a shared 2-core machine and still far below that.
+        #expect(clock.now - started < .seconds(20))
     }
 
 }
