@@ -9,8 +9,13 @@ public enum Subprocess {
     }
 
     /// Runs `path` with `arguments`, feeding `input` on standard input; waits at most `timeout`
-    /// (then kills it and reports status -1).
-    public static func run(_ path: String, _ arguments: [String], input: [UInt8] = [], timeout: Duration = .seconds(60)) throws -> Result {
+    /// (then kills it and reports status -1). The waiting happens on a thread of its own.
+    public static func run(_ path: String, _ arguments: [String], input: [UInt8] = [], timeout: Duration = .seconds(60)) async throws -> Result {
+        try await OffPool.run { try runBlocking(path, arguments, input: input, timeout: timeout) }
+    }
+
+    /// `run` on the calling thread: only for threads that may block (never from a task).
+    public static func runBlocking(_ path: String, _ arguments: [String], input: [UInt8] = [], timeout: Duration = .seconds(60)) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

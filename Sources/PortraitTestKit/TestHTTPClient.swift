@@ -1,10 +1,11 @@
 @preconcurrency import Glibc
 import Foundation
 
-/// A minimal blocking HTTP/1.1 client over a loopback TCP socket, for tests: one request per
-/// connection (`Connection: close`), reads until the server closes, every read bounded by
-/// `SO_RCVTIMEO`.
-public struct TestHTTPResponse {
+/// A minimal HTTP/1.1 client over a loopback TCP socket, for tests: one request per connection
+/// (`Connection: close`), reads until the server closes, every read bounded by `SO_RCVTIMEO`.
+/// The socket calls block, so they run on a thread of their own (`OffPool`), never on a thread
+/// of the cooperative pool.
+public struct TestHTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
@@ -22,13 +23,18 @@ public struct TestHTTPError: Error, CustomStringConvertible {
 
 public enum TestHTTPClient {
     /// Sends `method path` to 127.0.0.1:`port` and returns the parsed response.
-    public static func request(port: UInt16, method: String = "GET", path: String, timeoutSeconds: Int = 5) throws -> TestHTTPResponse {
-        let raw = try exchange(port: port, request: "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n", timeoutSeconds: timeoutSeconds)
+    public static func request(port: UInt16, method: String = "GET", path: String, timeoutSeconds: Int = 20) async throws -> TestHTTPResponse {
+        let raw = try await exchange(port: port, request: "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n", timeoutSeconds: timeoutSeconds)
         return try parse(raw, isHead: method == "HEAD")
     }
 
-    /// Writes `request` and reads until the peer closes the connection.
-    public static func exchange(port: UInt16, request: String, timeoutSeconds: Int) throws -> [UInt8] {
+    /// Writes `request` and reads until the peer closes the connection (on a thread of its own).
+    public static func exchange(port: UInt16, request: String, timeoutSeconds: Int) async throws -> [UInt8] {
+        try await OffPool.run { try blockingExchange(port: port, request: request, timeoutSeconds: timeoutSeconds) }
+    }
+
+    /// `exchange` on the calling thread: only for threads that may block (never from a task).
+    public static func blockingExchange(port: UInt16, request: String, timeoutSeconds: Int) throws -> [UInt8] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestHTTPError(description: "socket: errno \(errno)") }
         defer { close(fd) }

@@ -88,7 +88,7 @@ public final class UDPListener: Sendable {
 
     /// Waits (real time) until at least `count` datagrams arrived; returns them.
     @discardableResult
-    public func waitForDatagrams(_ count: Int, timeout: Duration = .seconds(10)) async -> [[UInt8]] {
+    public func waitForDatagrams(_ count: Int, timeout: Duration = .seconds(30)) async -> [[UInt8]] {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: timeout)
         while clock.now < end {

@@ -46,7 +46,7 @@ extension DeploySuite {
             try #require(await exporter.waitForOutput(containing: "Stop with Ctrl-C", timeout: .seconds(30)), "no banner: \(exporter.standardError)")
             let exporterPort = try #require(Self.prometheusPort(banner: exporter.standardOutput), "no prometheus line in: \(exporter.standardOutput)")
             try await poll("exporter /readyz", timeout: .seconds(30)) {
-                (try? TestHTTPClient.request(port: exporterPort, path: "/readyz"))?.status == 200
+                (try? await TestHTTPClient.request(port: exporterPort, path: "/readyz"))?.status == 200
             }
 
             // 1b. A second exporter, run with --config against `simulate`, with every plugin: the
@@ -101,7 +101,7 @@ extension DeploySuite {
             defer { if !configuredStopped { configured.send(SIGKILL) } }
             do {
                 try await poll("config-mode exporter /healthz", timeout: .seconds(30)) {
-                    (try? TestHTTPClient.request(port: configuredPort, path: "/healthz"))?.status == 200
+                    (try? await TestHTTPClient.request(port: configuredPort, path: "/healthz"))?.status == 200
                 }
             } catch {
                 Issue.record("config-mode exporter: \(configured.standardError)")
@@ -121,15 +121,15 @@ extension DeploySuite {
             // 3. Several scrapes of a ready exporter, and every rule evaluated at least once since.
             let job = "wechat-portrait-exporter"
             try await poll("3 scrapes of both exporters", timeout: .seconds(30)) {
-                let scrapes = try prometheus.query("count_over_time(wechat_portrait_ready{job=\"\(job)\"}[1m])")
+                let scrapes = try await prometheus.query("count_over_time(wechat_portrait_ready{job=\"\(job)\"}[1m])")
                 return scrapes.count == 2 && scrapes.allSatisfy { (Self.number($0) ?? 0) >= 3 }
             }
-            let up = try prometheus.query("up{job=\"\(job)\"}")
+            let up = try await prometheus.query("up{job=\"\(job)\"}")
             #expect(up.count == 2 && up.allSatisfy { Self.number($0) == 1 }, "up: \(up)")
             let demoInstance = "127.0.0.1:\(exporterPort)", configuredInstance = "127.0.0.1:\(configuredPort)"
             let scrapedAt = Date()
             try await poll("every rule evaluated after the scrapes", timeout: .seconds(20)) {
-                let rules = try prometheus.ruleGroups().flatMap { $0["rules"] as? [[String: Any]] ?? [] }
+                let rules = try await prometheus.ruleGroups().flatMap { $0["rules"] as? [[String: Any]] ?? [] }
                 return !rules.isEmpty && rules.allSatisfy { rule in
                     guard let text = rule["lastEvaluation"] as? String, let date = Self.parseDate(text) else { return false }
                     return date > scrapedAt
@@ -138,7 +138,7 @@ extension DeploySuite {
 
             // 4. The rules Prometheus loaded: all healthy, each with summary and description, each
             //    expression evaluates (empty is fine), and none fires or is pending on healthy data.
-            let rules = try prometheus.ruleGroups().flatMap { $0["rules"] as? [[String: Any]] ?? [] }
+            let rules = try await prometheus.ruleGroups().flatMap { $0["rules"] as? [[String: Any]] ?? [] }
             let alertNames = rules.compactMap { $0["type"] as? String == "alerting" ? $0["name"] as? String : nil }
             #expect(Set(alertNames) == Set(try AlertRuleFiles.alertNames()), "Prometheus loaded \(alertNames)")
             for rule in rules {
@@ -147,7 +147,7 @@ extension DeploySuite {
                 let annotations = rule["annotations"] as? [String: String] ?? [:]
                 #expect(!(annotations["summary"] ?? "").isEmpty && !(annotations["description"] ?? "").isEmpty, "rule \(name) lacks summary or description")
                 let expression = rule["query"] as? String ?? ""
-                #expect(throws: Never.self, "alert \(name) expression") { _ = try prometheus.query(expression) }
+                await #expect(throws: Never.self, "alert \(name) expression") { _ = try await prometheus.query(expression) }
             }
             // Healthy demo data: no alert. The config-mode exporter: NotReady (cfg-broken has no
             // data) and FetchFailing (cfg-broken's three windows) pending, as their `for` is long.
@@ -159,7 +159,7 @@ extension DeploySuite {
             var appsInAlerts: Set<String> = []
             do {
                 try await poll("no alert for the demo; NotReady and FetchFailing pending for the config-mode exporter", timeout: .seconds(20)) {
-                    let alerts = (try prometheus.api("/api/v1/alerts") as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
+                    let alerts = (try await prometheus.api("/api/v1/alerts") as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
                     alertsByInstance = [:]
                     appsInAlerts = []
                     for alert in alerts {
@@ -184,13 +184,13 @@ extension DeploySuite {
             #expect(statsd.receivedDatagrams() > 0, "no StatsD datagram arrived")
 
             // 5. Every dashboard: variables resolve through the API, every query returns series.
-            let ingested = try prometheus.metricNames()
+            let ingested = try await prometheus.metricNames()
             let presentPlugins = Set(Self.pluginFamilies.keys.filter { prefix in ingested.contains { $0.hasPrefix(prefix) } })
             let knownPluginNames = Set(Self.pluginFamilies.values.joined())
             var checked = 0
             var skipped: [String] = []
             for dashboard in try GrafanaDashboard.all() {
-                let values = try Self.resolveVariables(of: dashboard, with: prometheus)
+                let values = try await Self.resolveVariables(of: dashboard, with: prometheus)
                 for target in dashboard.targets {
                     let context = "\(dashboard.file) \(target.description)"
                     let names = PromQLNames.metrics(in: target.expression)
@@ -211,7 +211,7 @@ extension DeploySuite {
                     }
                     let result: [[String: Any]]
                     do {
-                        result = try prometheus.query(expression)
+                        result = try await prometheus.query(expression)
                     } catch {
                         Issue.record("\(context): \(error)")
                         continue
@@ -225,7 +225,7 @@ extension DeploySuite {
                 }
             }
             #expect(checked >= 40, "only \(checked) dashboard queries checked")
-            try Self.checkPortraitValues(prometheus)
+            try await Self.checkPortraitValues(prometheus)
             print("DeployTests: \(checked) dashboard queries returned series; \(rules.count) rules healthy; alerts for the config-mode exporter: \(alertsByInstance[configuredInstance, default: []].sorted().joined(separator: ", "))")
             if !skipped.isEmpty {
                 print("DeployTests: NOTE: \(skipped.count) queries came back empty because no exporter of this run exposes their metrics:\n  " + skipped.joined(separator: "\n  "))
@@ -245,36 +245,36 @@ extension DeploySuite {
 
         /// A few portrait panels checked for values, not only for series: top-N size and order,
         /// shares that add up, both segments side by side, a plausible data age.
-        static func checkPortraitValues(_ prometheus: PrometheusServer) throws {
+        static func checkPortraitValues(_ prometheus: PrometheusServer) async throws {
             let dashboard = try GrafanaDashboard(file: "dashboards/grafana/wechat-portrait.json")
-            let values = try resolveVariables(of: dashboard, with: prometheus)
-            func results(_ title: String, _ refID: String = "A") throws -> [[String: Any]] {
+            let values = try await resolveVariables(of: dashboard, with: prometheus)
+            func results(_ title: String, _ refID: String = "A") async throws -> [[String: Any]] {
                 let target = try #require(dashboard.targets.first { $0.panelTitle == title && $0.refID == refID }, "no panel \(title)")
-                return try prometheus.query(try GrafanaTemplate.substitute(target.expression, values: values))
+                return try await prometheus.query(try GrafanaTemplate.substitute(target.expression, values: values))
             }
             let topN = Int(values["topn"] ?? "") ?? 0
             #expect(topN > 0)
 
-            let provinces = try results("Top $topn provinces: $segment users").compactMap(number)
+            let provinces = try await results("Top $topn provinces: $segment users").compactMap(number)
             #expect(provinces.count == topN && provinces == provinces.sorted(by: >), "top provinces: \(provinces)")
-            let shares = try results("Top $topn provinces: share of $segment users").compactMap(number)
+            let shares = try await results("Top $topn provinces: share of $segment users").compactMap(number)
             #expect(shares.count == topN && shares.allSatisfy { $0 > 0 && $0 <= 100 } && shares.reduce(0, +) <= 100.0001, "shares: \(shares)")
 
-            let active = try #require(number(try results("Active users").first))
-            let new = try #require(number(try results("New users").first))
-            let newShare = try #require(number(try results("New share of active").first))
+            let active = try #require(number(try await results("Active users").first))
+            let new = try #require(number(try await results("New users").first))
+            let newShare = try #require(number(try await results("New share of active").first))
             #expect(active > 0 && new > 0 && abs(newShare - 100 * new / active) < 0.001)
-            let genderTotal = try results("Gender: $segment users").compactMap(number).reduce(0, +)
+            let genderTotal = try await results("Gender: $segment users").compactMap(number).reduce(0, +)
             #expect(genderTotal > 0 && genderTotal <= active)
 
-            let age = try #require(number(try results("Data age").first))
+            let age = try #require(number(try await results("Data age").first))
             #expect(age >= 86_400 && age <= 2 * 86_400 + 16 * 3_600, "data age \(age) s: the demo serves yesterday")
 
-            let sideBySide = try results("Top $topn provinces: share of new vs active users")
+            let sideBySide = try await results("Top $topn provinces: share of new vs active users")
             let segments = Set(sideBySide.compactMap { ($0["metric"] as? [String: String])?["segment"] })
             #expect(segments == ["new", "active"] && sideBySide.count == 2 * topN, "new vs active: \(sideBySide.count) series, segments \(segments)")
             for dimension in ["Gender", "Platform", "Age"] {
-                let bySegment = Dictionary(grouping: try results("\(dimension): share of new vs active users")) { ($0["metric"] as? [String: String])?["segment"] ?? "" }
+                let bySegment = Dictionary(grouping: try await results("\(dimension): share of new vs active users")) { ($0["metric"] as? [String: String])?["segment"] ?? "" }
                 for (segment, series) in bySegment {
                     let sum = series.compactMap(number).reduce(0, +)
                     #expect(abs(sum - 100) < 0.001, "\(dimension) shares of \(segment) add up to \(sum)")
@@ -361,7 +361,7 @@ extension DeploySuite {
         /// `label_values(selector, label)` through the label-values API (it must find values; the
         /// saved current value when it is among them, else the first), a custom variable's current
         /// value, plus the built-in intervals.
-        static func resolveVariables(of dashboard: GrafanaDashboard, with prometheus: PrometheusServer) throws -> [String: String] {
+        static func resolveVariables(of dashboard: GrafanaDashboard, with prometheus: PrometheusServer) async throws -> [String: String] {
             var values = builtins
             for variable in dashboard.variables {
                 guard let name = variable["name"] as? String else { continue }
@@ -375,7 +375,7 @@ extension DeploySuite {
                     let query = try #require(GrafanaDashboard.variableQuery(variable), "\(dashboard.file) variable \(name) has no query")
                     let substituted = try GrafanaTemplate.substitute(query, values: values)
                     let (selector, label) = try labelValuesCall(substituted)
-                    let found = try prometheus.labelValues(label, matching: selector)
+                    let found = try await prometheus.labelValues(label, matching: selector)
                     #expect(!found.isEmpty, "\(dashboard.file) variable \(name): \(substituted) found no values")
                     let current = (variable["current"] as? [String: Any])?["value"]
                     let saved = (current as? String) ?? (current as? [String])?.first

@@ -65,8 +65,8 @@ struct AllPluginsTests {
         let port = try #require(service.host.plugins.compactMap { $0.summary.hasPrefix("http://") ? $0.summary : nil }.first
             .flatMap { UInt16($0.split(separator: ":")[2].split(separator: "/")[0]) })
         var prometheus = Table()
-        for _ in 0..<400 {
-            let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
+        for _ in PollingRounds() {
+            let exposition = try ExpositionParser.parse(try await TestHTTPClient.request(port: port, path: "/metrics").body)
             prometheus = Table()
             for sample in exposition.samples("wechat_portrait_users") {
                 let l = sample.labels
@@ -81,7 +81,7 @@ struct AllPluginsTests {
         var jsonl = Table()
         var bucketLines = 0
         var snapshotLines = 0
-        for _ in 0..<400 {
+        for _ in PollingRounds() {
             let text = (try? String(contentsOfFile: jsonlPath, encoding: .utf8)) ?? ""
             jsonl = Table()
             bucketLines = 0
@@ -113,7 +113,7 @@ struct AllPluginsTests {
             if parts[5] != "-" { expectedByID[Self.key(parts[0], parts[1], parts[2], parts[3], parts[5]), default: 0] += value }
             expectedTotals[Self.key(parts[0], parts[1], parts[2], parts[3]), default: 0] += value
         }
-        for _ in 0..<400 {
+        for _ in PollingRounds() {
             statsdByID = Table()
             statsdTotals = Table()
             statsdLines = 0
@@ -147,7 +147,7 @@ struct AllPluginsTests {
         // No secret or token anywhere.
         let outputs = [sink.lines.joined(separator: "\n"), (try? String(contentsOfFile: jsonlPath, encoding: .utf8)) ?? "",
                        listener.datagrams.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n"),
-                       try TestHTTPClient.request(port: port, path: "/metrics").text]
+                       try await TestHTTPClient.request(port: port, path: "/metrics").text]
         for secret in apps.map(\.secret) + upstream.simulator.allIssuedTokens() {
             for output in outputs { #expect(!output.contains(secret)) }
         }

@@ -34,10 +34,10 @@ struct CommandLineTests {
     }
 
     @Test("check-config: exit 0 and a summary for a good config, exit 2 and every problem for a bad one")
-    func checkConfig() throws {
+    func checkConfig() async throws {
         let good = try Self.writeTemporary(#"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus"}]}"#)
         defer { try? FileManager.default.removeItem(atPath: good) }
-        let ok = try Subprocess.run(Self.binary, ["check-config", good])
+        let ok = try await Subprocess.run(Self.binary, ["check-config", good])
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.output.contains("OK"))
         #expect(ok.output.contains("shop (wx0123456789abcdef, stable token)"))
@@ -48,7 +48,7 @@ struct CommandLineTests {
          "windows":["2d"],"upstream":{"timeout_seconds":0}}
         """)
         defer { try? FileManager.default.removeItem(atPath: bad) }
-        let failed = try Subprocess.run(Self.binary, ["check-config", bad])
+        let failed = try await Subprocess.run(Self.binary, ["check-config", bad])
         #expect(failed.status == 2)
         for fragment in ["apps[0].secret_env: environment variable NO_SUCH_VARIABLE_42 is not set", "apps[1].appid:",
                          "exporters[0].listen", "exporters[1].type: unknown exporter type \"carrier-pigeon\"",
@@ -58,10 +58,10 @@ struct CommandLineTests {
     }
 
     @Test("a missing config file and a usage error exit 2")
-    func exitCodes() throws {
-        #expect(try Subprocess.run(Self.binary, ["--config", "/nonexistent/config.json"]).status == 2)
-        #expect(try Subprocess.run(Self.binary, ["--bogus"]).status == 2)
-        #expect(try Subprocess.run(Self.binary, ["--help"]).status == 0)
+    func exitCodes() async throws {
+        #expect(try await Subprocess.run(Self.binary, ["--config", "/nonexistent/config.json"]).status == 2)
+        #expect(try await Subprocess.run(Self.binary, ["--bogus"]).status == 2)
+        #expect(try await Subprocess.run(Self.binary, ["--help"]).status == 0)
     }
 
     @Test("a listen port already in use: exit 2 before anything starts, naming the address")
@@ -73,7 +73,7 @@ struct CommandLineTests {
         let port = held.boundAddresses[0].port
         let path = try Self.writeTemporary(#"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus","listen":"127.0.0.1:\#(port)"}]}"#)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try Subprocess.run(Self.binary, ["--config", path])
+        let result = try await Subprocess.run(Self.binary, ["--config", path])
         #expect(result.status == 2)
         #expect(result.output.contains("127.0.0.1:\(port): address already in use"), "\(result.output)")
     }
@@ -86,16 +86,18 @@ struct CommandLineTests {
         let url = try #require(line.split(separator: " ").last)
         let port = try #require(UInt16(url.split(separator: ":").last!.split(separator: "/").first!))
         var ready = false
-        for _ in 0..<300 where !ready {
-            ready = (try? TestHTTPClient.request(port: port, path: "/readyz").status) == 200
+        for _ in PollingRounds() {
+            guard !ready else { break }
+            ready = (try? await TestHTTPClient.request(port: port, path: "/readyz").status) == 200
             if !ready { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(ready, "not ready: \(process.standardError)")
         // /readyz follows the status board; the exposition is rendered from the newest state a
         // moment later (latest-wins hand-off), so give the last snapshot time to show up.
         var combinations: Set<String> = []
-        for _ in 0..<300 where combinations.count < 2 * 3 * 2 * 6 {
-            let exposition = try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body)
+        for _ in PollingRounds() {
+            guard combinations.count < 2 * 3 * 2 * 6 else { break }
+            let exposition = try ExpositionParser.parse(try await TestHTTPClient.request(port: port, path: "/metrics").body)
             combinations = Set(exposition.samples("wechat_portrait_users").map {
                 [$0.labels["app"]!, $0.labels["window"]!, $0.labels["segment"]!, $0.labels["dimension"]!].joined(separator: "/")
             })

@@ -27,13 +27,13 @@ struct FaultCommandLineTests {
     }
 
     @Test("a bad faults file exits 2 naming the entry and the key")
-    func badFile() throws {
+    func badFile() async throws {
         let path = try Self.writeTemporary(#"[{"fault":"hang"},{"fault":"errcode","every":0,"errcode":-1}]"#)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try Subprocess.run(Self.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", path], timeout: .seconds(20))
+        let result = try await Subprocess.run(Self.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", path], timeout: .seconds(20))
         #expect(result.status == 2)
         #expect(result.output.contains("--faults \(path): [1] every: must be at least 1"), "\(result.output)")
-        let missing = try Subprocess.run(Self.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", "/nonexistent/faults.json"], timeout: .seconds(20))
+        let missing = try await Subprocess.run(Self.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", "/nonexistent/faults.json"], timeout: .seconds(20))
         #expect(missing.status == 2)
     }
 
@@ -52,7 +52,7 @@ struct FaultCommandLineTests {
         let address = try #require(line.split(separator: " ").first { $0.hasPrefix("http://") })
         let port = try #require(UInt16(address.split(separator: ":").last!))
 
-        let listed = try TestHTTPClient.request(port: port, path: "/-/faults")
+        let listed = try await TestHTTPClient.request(port: port, path: "/-/faults")
         #expect(listed.status == 200)
         let faults = try #require(try JSONParser.parse(listed.body)["faults"]?.arrayValue)
         #expect(faults.map { $0["fault"]?.stringValue } == ["errcode", "hostile_names"])
@@ -67,26 +67,26 @@ struct FaultCommandLineTests {
         #expect(hostile.portrait[.active, .province].contains { $0.name == "|:#,=;@" })
 
         // Inject over the admin API (loopback), then clear it.
-        let added = try Self.post(port: port, path: "/-/faults", body: #"{"fault":"bad_gateway","count":1}"#)
+        let added = try await Self.post(port: port, path: "/-/faults", body: #"{"fault":"bad_gateway","count":1}"#)
         #expect(added.status == 200)
         #expect(added.text.contains(#""id":3"#), "\(added.text)")
         let gateway = await #expect(throws: FetchFailure.self) { try await client.userPortrait(accessToken: token, window: .day7, end: end) }
         #expect(gateway?.reason == .http)
-        #expect(try Self.post(port: port, path: "/-/faults", body: #"{"fault":"hang"}"#).status == 200)
-        #expect(try TestHTTPClient.request(port: port, method: "DELETE", path: "/-/faults").text == "{\"cleared\":1}\n")
+        #expect(try await Self.post(port: port, path: "/-/faults", body: #"{"fault":"hang"}"#).status == 200)
+        #expect(try await TestHTTPClient.request(port: port, method: "DELETE", path: "/-/faults").text == "{\"cleared\":1}\n")
         #expect(try await client.userPortrait(accessToken: token, window: .day30, end: end).portrait.bucketCount > 0)
 
         // Tokens: invalidated → 40001 for the old one; the stable endpoint hands out a new one.
-        #expect(try Self.post(port: port, path: "/-/tokens/invalidate", body: "").text == "{\"invalidated\":1}\n")
+        #expect(try await Self.post(port: port, path: "/-/tokens/invalidate", body: "").text == "{\"invalidated\":1}\n")
         let rejected = await #expect(throws: FetchFailure.self) { try await client.userPortrait(accessToken: token, window: .day1, end: end) }
         #expect(rejected?.errcode == 40001)
         let fresh = try await client.stableToken(appid: Self.shop.appid, secret: Secret(Self.shop.secret)).token
         #expect(fresh != token)
-        #expect(try Self.post(port: port, path: "/-/tokens/expire", body: "").text == "{\"expired\":1}\n")
+        #expect(try await Self.post(port: port, path: "/-/tokens/expire", body: "").text == "{\"expired\":1}\n")
         let expired = await #expect(throws: FetchFailure.self) { try await client.userPortrait(accessToken: fresh, window: .day1, end: end) }
         #expect(expired?.errcode == 42001)
 
-        let stats = try JSONParser.parse(try TestHTTPClient.request(port: port, path: "/-/stats").body)
+        let stats = try JSONParser.parse(try await TestHTTPClient.request(port: port, path: "/-/stats").body)
         #expect(stats["apps"]?[Self.shop.appid]?["portrait"]?.integerValue == 6)
         #expect(stats["apps"]?[Self.shop.appid]?["portrait_errors"]?["40001"]?.integerValue == 1)
 
@@ -95,9 +95,9 @@ struct FaultCommandLineTests {
     }
 
     /// A POST with a body over loopback.
-    static func post(port: UInt16, path: String, body: String) throws -> TestHTTPResponse {
+    static func post(port: UInt16, path: String, body: String) async throws -> TestHTTPResponse {
         let request = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nContent-Type: application/json\r\n"
             + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        return try TestHTTPClient.parse(try TestHTTPClient.exchange(port: port, request: request, timeoutSeconds: 5), isHead: false)
+        return try TestHTTPClient.parse(try await TestHTTPClient.exchange(port: port, request: request, timeoutSeconds: 5), isHead: false)
     }
 }

@@ -56,7 +56,7 @@ struct FaultDataTests {
                 #expect(buckets.contains(name), "\(name.debugDescription)")
             }
         }
-        try FaultDataTests.promtoolCheck(try TestHTTPClient.request(port: p.port(), path: "/metrics").body)
+        try await FaultDataTests.promtoolCheck(try await TestHTTPClient.request(port: p.port(), path: "/metrics").body)
 
         p.simulator.clearFaults()
         await p.advance(to: "2026-03-02 10:00:01")
@@ -102,7 +102,7 @@ struct FaultDataTests {
                 #expect(empty.up(app, window) == "1")
             }
         }
-        try FaultDataTests.promtoolCheck(try TestHTTPClient.request(port: p.port(), path: "/metrics").body)
+        try await FaultDataTests.promtoolCheck(try await TestHTTPClient.request(port: p.port(), path: "/metrics").body)
 
         p.simulator.clearFaults()
         await p.advance(to: "2026-03-03 10:00:01")
@@ -114,10 +114,10 @@ struct FaultDataTests {
     }
 
     /// `promtool check metrics` on a scrape, when promtool is installed (CI installs it).
-    static func promtoolCheck(_ body: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func promtoolCheck(_ body: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) async throws {
         guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "run `promtool check metrics` on odd data",
                                                   sourceLocation: sourceLocation) else { return }
-        let result = try Subprocess.run(promtool, ["check", "metrics"], input: body)
+        let result = try await Subprocess.run(promtool, ["check", "metrics"], input: body)
         #expect(result.status == 0, "promtool said: \(result.output.prefix(2000))", sourceLocation: sourceLocation)
     }
 }

@@ -110,23 +110,23 @@ struct FaultSecretsTests {
         let p = try await FaultPipeline(FaultPipeline.Options(timeoutSeconds: 1, prometheusPlugins: 2, maxConcurrentFetches: 6,
                                                               jsonlPath: jsonlPath, statsdAddress: statsd.address))
         var outputs: [(String, [UInt8])] = []
-        func collect(_ when: String) throws {
+        func collect(_ when: String) async throws {
             for plugin in 0..<2 {
                 for path in ["/metrics", "/", "/readyz", "/healthz"] where plugin == 0 || path == "/metrics" {
-                    outputs.append(("\(when): plugin \(plugin) \(path)", try TestHTTPClient.request(port: p.port(plugin), path: path).body))
+                    outputs.append(("\(when): plugin \(plugin) \(path)", try await TestHTTPClient.request(port: p.port(plugin), path: path).body))
                 }
             }
         }
-        try collect("start")
+        try await collect("start")
         var day = ChinaDate(iso: "2026-03-02")!
         for phase in Self.phases {
             let lines = p.sink.lines.count
             await phase.run(p, day.iso)
             await p.advance(to: "\(day.iso) 10:00:30")
-            try collect("\(phase.name), during")
+            try await collect("\(phase.name), during")
             await p.advance(to: "\(day.adding(days: 1).iso) 09:00")
             outputs.append(("\(phase.name), after: settled /metrics", try await p.settledMetrics()))
-            try collect("\(phase.name), after")
+            try await collect("\(phase.name), after")
             for reason in phase.reasons {
                 #expect(p.sink.lines[lines...].contains { $0.contains("reason=\(reason.rawValue)") }, "\(phase.name): \(reason) never showed")
             }

@@ -117,8 +117,8 @@ final class FaultPipeline: Sendable {
     func settledMetrics(_ plugin: Int = 0) async throws -> [UInt8] {
         let want = PrometheusPlugin.render(await service.store.current)
         var last: [UInt8] = []
-        for _ in 0..<1000 {
-            let response = try TestHTTPClient.request(port: port(plugin), path: "/metrics")
+        for _ in PollingRounds() {
+            let response = try await TestHTTPClient.request(port: port(plugin), path: "/metrics")
             #expect(response.status == 200)
             last = response.body
             if last.count >= want.count, memcmp(last, want, want.count) == 0 { return last }
@@ -134,8 +134,8 @@ final class FaultPipeline: Sendable {
     }
 
     /// The raw text of a path of plugin `plugin` (landing page, /readyz).
-    func page(_ path: String, plugin: Int = 0) throws -> String {
-        try TestHTTPClient.request(port: port(plugin), path: path).text
+    func page(_ path: String, plugin: Int = 0) async throws -> String {
+        try await TestHTTPClient.request(port: port(plugin), path: path).text
     }
 
     /// Upstream calls so far, per appid.
@@ -300,7 +300,7 @@ struct FaultTests {
             // WeChat's message names the address to whitelist; the log keeps it.
             #expect(failed.allSatisfy { $0.contains("invalid ip 127.0.0.1") }, "\(failed)")
         }
-        #expect(try p.page("/").contains("<td>\(scenario.reason.rawValue)</td>"))
+        #expect(try await p.page("/").contains("<td>\(scenario.reason.rawValue)</td>"))
 
         // The fault clears (by itself when it has an end); every job recovers by its next attempt.
         if scenario.injection.until == nil { p.simulator.clearFaults() }

@@ -26,7 +26,7 @@ struct FaultTimeoutTests {
         await p.advance(to: "2026-03-02 10:00:14")
         let elapsed = clock.now - started
         // Not a moment less than the deadline, and nowhere near the 60 s the slow answer takes.
-        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(20), "the deadline is 1 s: \(elapsed)")
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(40), "the deadline is 1 s: \(elapsed)")
         let during = try await p.scrape()
         let firstQuarterMinute = RetrySchedule.callBounds(.backoff, from: ManualTimeSource.chinaInstant(FaultTests.faultStart),
                                                           over: .seconds(14), policy: p.policy)

@@ -32,7 +32,7 @@ struct FaultTokenTests {
 
         await p.advance(to: "2026-03-01 09:45")
         // Through the admin API, as a person would.
-        let admin = try TestHTTPClient.request(port: p.upstream.server.boundAddresses[0].port, method: "POST", path: "/-/tokens/\(fault.rawValue)")
+        let admin = try await TestHTTPClient.request(port: p.upstream.server.boundAddresses[0].port, method: "POST", path: "/-/tokens/\(fault.rawValue)")
         #expect(admin.status == 200)
         #expect(admin.text.contains(":2}"), "\(admin.text)")
         // Make the one refresh slow (300 ms real time), so jobs that want a token meanwhile must wait for it.
@@ -63,7 +63,8 @@ struct FaultTokenTests {
         let second = try await p.scrape(1)
         #expect(second.allUsers == after.allUsers)
         var recorded = false
-        for _ in 0..<500 where !recorded {
+        for _ in PollingRounds() {
+            guard !recorded else { break }
             recorded = p.recorders[0].latest.map { state in
                 state.snapshots.count == 6 && state.snapshots.values.allSatisfy { $0.endDate == FaultTests.yesterdayOf("2026-03-01") }
             } ?? false

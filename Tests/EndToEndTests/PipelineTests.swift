@@ -42,15 +42,15 @@ struct PipelineTests {
         /// Waits (real time, bounded) until every job holds data and the scheduler sleeps again.
         func waitUntilReady() async throws {
             try #require(await time.waitForSleepers(6))
-            for _ in 0..<500 where !service.status.report().isReady { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in PollingRounds() { guard !service.status.report().isReady else { break }; try await Task.sleep(for: .milliseconds(10)) }
             try #require(service.status.report().isReady)
         }
 
         func scrape() async throws -> (TestHTTPResponse, ParsedExposition) {
             let port = self.port
             // Publication to the plugin is asynchronous: wait until the exposition has every app/window.
-            for _ in 0..<500 {
-                let response = try TestHTTPClient.request(port: port, path: "/metrics")
+            for _ in PollingRounds() {
+                let response = try await TestHTTPClient.request(port: port, path: "/metrics")
                 let parsed = try ExpositionParser.parse(response.body)
                 if parsed.samples("wechat_portrait_data_end_timestamp_seconds").count == 6 { return (response, parsed) }
                 try await Task.sleep(for: .milliseconds(10))
@@ -115,7 +115,7 @@ struct PipelineTests {
         try await pipeline.waitUntilReady()
         let (response, _) = try await pipeline.scrape()
         await pipeline.stop()
-        let result = try Subprocess.run(promtool, ["check", "metrics"], input: response.body)
+        let result = try await Subprocess.run(promtool, ["check", "metrics"], input: response.body)
         #expect(result.status == 0, "promtool said: \(result.output)")
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool lint: \(result.output)")
     }
@@ -128,8 +128,8 @@ struct PipelineTests {
         pipeline.upstream.simulator.inject(.errcode(40164, message: "invalid ip 198.51.100.4"), count: 1)
         await pipeline.time.advance(by: .seconds(86_400), sleepers: 6)
         let (_, _) = try await pipeline.scrape()
-        let body = try TestHTTPClient.request(port: pipeline.port, path: "/metrics").text
-        let landing = try TestHTTPClient.request(port: pipeline.port, path: "/").text
+        let body = try await TestHTTPClient.request(port: pipeline.port, path: "/metrics").text
+        let landing = try await TestHTTPClient.request(port: pipeline.port, path: "/").text
         await pipeline.stop()
         let secrets = [SimulatedApp.demoShop.secret, SimulatedApp.demoNews.secret] + pipeline.upstream.simulator.allIssuedTokens()
         #expect(secrets.count >= 4)

@@ -52,7 +52,8 @@ struct ProxyTests {
         environment["no_proxy"] = "localhost"
         let process = try RunningProcess(RunningProcess.builtProduct("wechat-portrait-exporter"), ["--config", config], environment: environment)
         var fetched = false
-        for _ in 0..<300 where !fetched {
+        for _ in PollingRounds() {
+            guard !fetched else { break }
             fetched = process.standardError.contains("msg=\"portrait fetched\"")
             if !fetched { try await Task.sleep(for: .milliseconds(50)) }
         }

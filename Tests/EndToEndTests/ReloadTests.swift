@@ -49,7 +49,7 @@ struct ReloadTests {
                                             registry: Runtime.registry, environment: Self.environment)
         await service.apply(second)
         try #require(await time.waitForSleepers(4))
-        for _ in 0..<200 where await service.store.current.snapshots.count != 4 { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in PollingRounds() { guard await service.store.current.snapshots.count != 4 else { break }; try await Task.sleep(for: .milliseconds(10)) }
         let state = await service.store.current
         #expect(Set(state.snapshots.keys) == Set(["shop", "blog"].flatMap { app in [Window.day7, .day30].map { SnapshotKey(app: app, window: $0) } }))
         // shop's 7d and 30d were held: only blog's two windows were fetched.
@@ -75,36 +75,36 @@ struct ReloadTests {
         defer { process.send(SIGKILL) }
         let port = try #require(await Self.prometheusPort(process))
 
-        func metrics() throws -> ParsedExposition { try ExpositionParser.parse(try TestHTTPClient.request(port: port, path: "/metrics").body) }
-        func waitFor(_ condition: () throws -> Bool) async throws -> Bool {
-            for _ in 0..<400 { if try condition() { return true }; try await Task.sleep(for: .milliseconds(25)) }
+        func metrics() async throws -> ParsedExposition { try ExpositionParser.parse(try await TestHTTPClient.request(port: port, path: "/metrics").body) }
+        func waitFor(_ condition: () async throws -> Bool) async throws -> Bool {
+            for _ in PollingRounds() { if try await condition() { return true }; try await Task.sleep(for: .milliseconds(25)) }
             return false
         }
-        #expect(try await waitFor { try metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 3 })
+        #expect(try await waitFor { try await metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 3 })
 
         // SIGHUP with a second app added.
         try Self.config(upstream: upstream, apps: [.demoShop, Self.blog]).write(toFile: path, atomically: true, encoding: .utf8)
         process.send(SIGHUP)
-        #expect(try await waitFor { try metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 6 })
+        #expect(try await waitFor { try await metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 6 })
         // Self-metrics in the cached body refresh at most once a second.
-        #expect(try await waitFor { try metrics().value("wechat_portrait_config_reloads_total", ["result": "success"]) == "1" })
+        #expect(try await waitFor { try await metrics().value("wechat_portrait_config_reloads_total", ["result": "success"]) == "1" })
 
         // An invalid file over HTTP: 400 with the problems, the running config stays.
         try #"{"apps":[{"appid":"wx0123456789abcdef","secret_env":"NOPE_NOT_SET"}],"exporters":[{"type":"prometheus"}],"windwos":[]}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let rejected = try TestHTTPClient.request(port: port, method: "POST", path: "/-/reload")
+        let rejected = try await TestHTTPClient.request(port: port, method: "POST", path: "/-/reload")
         #expect(rejected.status == 400)
         #expect(rejected.text.contains("apps[0].secret_env: environment variable NOPE_NOT_SET is not set or is empty"))
         #expect(rejected.text.contains(#"windwos: unknown key (did you mean "windows"?)"#))
-        #expect(try await waitFor { try metrics().value("wechat_portrait_config_reloads_total", ["result": "failure"]) == "1" })
-        #expect(try metrics().value("wechat_portrait_config_last_reload_successful") == "0")
-        #expect(try metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 6)
+        #expect(try await waitFor { try await metrics().value("wechat_portrait_config_reloads_total", ["result": "failure"]) == "1" })
+        #expect(try await metrics().value("wechat_portrait_config_last_reload_successful") == "0")
+        #expect(try await metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 6)
 
         // A valid file over HTTP again.
         try Self.config(upstream: upstream, apps: [.demoShop]).write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(try TestHTTPClient.request(port: port, method: "POST", path: "/-/reload").status == 200)
-        #expect(try await waitFor { try metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 3 })
-        #expect(try await waitFor { try metrics().value("wechat_portrait_config_last_reload_successful") == "1" })
+        #expect(try await TestHTTPClient.request(port: port, method: "POST", path: "/-/reload").status == 200)
+        #expect(try await waitFor { try await metrics().samples("wechat_portrait_data_end_timestamp_seconds").count == 3 })
+        #expect(try await waitFor { try await metrics().value("wechat_portrait_config_last_reload_successful") == "1" })
 
         process.send(SIGTERM)
         #expect(await process.waitForExit() == 0)
@@ -112,7 +112,7 @@ struct ReloadTests {
     }
 
     static func prometheusPort(_ process: RunningProcess) async -> UInt16? {
-        for _ in 0..<400 {
+        for _ in PollingRounds() {
             if let line = process.standardError.split(separator: "\n").first(where: { $0.contains("prometheus exporter listening") }),
                let range = line.range(of: "addresses=127.0.0.1:") {
                 return UInt16(line[range.upperBound...].prefix { $0.isNumber })

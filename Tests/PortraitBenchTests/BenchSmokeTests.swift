@@ -8,11 +8,11 @@ import Testing
 @Suite("portrait-bench smoke run", .serialized, .timeLimit(.minutes(3)))
 struct BenchSmokeTests {
     @Test("--quick writes render, decode and scrape figures")
-    func quickRun() throws {
+    func quickRun() async throws {
         let bench = RunningProcess.builtProduct("portrait-bench")
         let json = NSTemporaryDirectory() + "portrait-bench-smoke-\(getpid()).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
-        let result = try Subprocess.run(bench, ["--quick", "--no-pushgateway", "--duration", "1", "--json", json],
+        let result = try await Subprocess.run(bench, ["--quick", "--no-pushgateway", "--duration", "1", "--json", json],
                                         timeout: .seconds(150))
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("render: snapshot -> exposition bytes"))

@@ -2,11 +2,14 @@ import PortraitHTTP
 import Testing
 
 /// A response whose body comes in two parts (`body` then `bodyTail`, one vectored write).
+/// On the main actor: the test client blocks its thread in socket calls, which must not be one
+/// of the cooperative pool's few threads (other suites' tasks run there in parallel).
 @Suite("HTTPResponse.bodyTail over loopback", .timeLimit(.minutes(1)))
+@MainActor
 struct BodyTailTests {
-    static let tail: [UInt8] = Array("# the tail\nup 1\n".utf8)
+    nonisolated static let tail: [UInt8] = Array("# the tail\nup 1\n".utf8)
 
-    static let handler = HTTPHandlerFunction { request in
+    nonisolated static let handler = HTTPHandlerFunction { request in
         var response = HTTPResponse(status: 200, headers: ["Content-Type": "text/plain"],
                                     body: request.path == "/big" ? bigBody : Array("head part\n".utf8))
         response.bodyTail = request.path == "/empty" ? [] : tail

@@ -462,7 +462,9 @@ struct HTTPServerTests {
         let silent = try TestClient(port: port)  // never sends anything
         let start = ContinuousClock.now
         server.stop()
-        #expect(elapsed(since: start) < .seconds(5))
+        // Generous for a shared machine; a stop that waited for the idle connections would take
+        // the 60 s idle timeout.
+        #expect(elapsed(since: start) < .seconds(30))
         for client in clients + [silent] {
             #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
         }

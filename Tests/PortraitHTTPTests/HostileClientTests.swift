@@ -14,29 +14,32 @@ import Testing
 struct HostileClientTests {
     // MARK: Slowloris
 
+    /// No timing is asserted beyond "not before the header timeout": the proof that the slow
+    /// client holds nobody up is that polite requests are answered while it is still connected.
     @Test func slowlorisIsCutWith408WhileOthersAreServed() throws {
-        try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }) { server, port in
+        try withServer(configure: { $0.headerReadTimeout = .seconds(1) }) { server, port in
             let slow = try TestClient(port: port)
             let polite = try TestClient(port: port)
             let start = ContinuousClock.now
             var cut: Duration?
             var received = 0
+            var answeredWhileSlowWasOpen = 0
             for byte in "GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8 {
                 if (try? slow.send([byte])) == nil { break }
-                // Between the slow client's bytes, a normal request is answered at once.
-                let requestStart = ContinuousClock.now
+                // Between the slow client's bytes, a normal request is answered.
                 try polite.send("GET / HTTP/1.1\r\n\r\n")
                 #expect(try polite.readResponse().text == "hello")
-                #expect(elapsed(since: requestStart) < .milliseconds(250))
                 if case let .closed(data) = try slow.waitForClose(timeout: .milliseconds(100)) {
                     cut = elapsed(since: start)
                     received = data
                     break
                 }
-                if elapsed(since: start) > .seconds(5) { break }
+                answeredWhileSlowWasOpen += 1
+                if elapsed(since: start) > .seconds(30) { break }
             }
-            let cutAfter = try #require(cut)
-            #expect(cutAfter >= .milliseconds(250) && cutAfter < .seconds(2))
+            let cutAfter = try #require(cut, "the slow client was never cut")
+            #expect(cutAfter >= .milliseconds(950), "cut before the header timeout: \(cutAfter)")
+            #expect(answeredWhileSlowWasOpen >= 1, "the polite client was only answered once the slow one was gone")
             #expect(received == "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8.count)
             #expect(eventually { server.stats().headerReadTimeouts == 1 })
             #expect(server.stats().connectionsOpen == 1)
@@ -49,6 +52,7 @@ struct HostileClientTests {
             let start = ContinuousClock.now
             try slow.send("POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
             var cut: Duration?
+            // Bounded by the 100 bytes the body needs (a server that never cuts lets them all in).
             for _ in 0..<100 {
                 if (try? slow.send("x")) == nil { break }
                 if case .closed = try slow.waitForClose(timeout: .milliseconds(100)) {
@@ -56,8 +60,8 @@ struct HostileClientTests {
                     break
                 }
             }
-            let cutAfter = try #require(cut)
-            #expect(cutAfter >= .milliseconds(250) && cutAfter < .seconds(2))
+            let cutAfter = try #require(cut, "the slow body was never cut")
+            #expect(cutAfter >= .milliseconds(250), "cut before the timeout: \(cutAfter)")
             #expect(eventually { server.stats().headerReadTimeouts == 1 })
             #expect(server.stats().responsesByClass[2] == 0)
         }

@@ -33,11 +33,11 @@ struct GzipCodecTests {
     }
 
     @Test("gzip -d reads a multi-member stream", .timeLimit(.minutes(1)))
-    func gzipTool() throws {
+    func gzipTool() async throws {
         guard let gzip = ExternalTool.locate("gzip") else { return }
         let text = "wechat_portrait_users{app=\"shop\",bucket=\"广东省\"} 215\n"
         let stream = Gzip.compress(Array(text.utf8)) + Gzip.compress(Array("tail 1\n".utf8))
-        let result = try Subprocess.run(gzip, ["-dc"], input: stream)
+        let result = try await Subprocess.run(gzip, ["-dc"], input: stream)
         #expect(result.status == 0)
         #expect(result.output == text + "tail 1\n")
     }
@@ -85,10 +85,10 @@ struct GzipEndpointTests {
         let board: StatusBoard
         let port: UInt16
 
-        func get(_ path: String = "/metrics", method: String = "GET", acceptEncoding: String? = nil) throws -> TestHTTPResponse {
+        func get(_ path: String = "/metrics", method: String = "GET", acceptEncoding: String? = nil) async throws -> TestHTTPResponse {
             var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
             if let acceptEncoding { request += "Accept-Encoding: \(acceptEncoding)\r\n" }
-            let raw = try TestHTTPClient.exchange(port: port, request: request + "\r\n", timeoutSeconds: 5)
+            let raw = try await TestHTTPClient.exchange(port: port, request: request + "\r\n", timeoutSeconds: 5)
             return try TestHTTPClient.parse(raw, isHead: method == "HEAD")
         }
     }
@@ -120,9 +120,9 @@ struct GzipEndpointTests {
         await running.plugin.publish(state())
         await running.plugin.endpoint.gzipSettled()
         Fixtures.markAllSucceeded(running.board, apps: Self.apps, windows: [.day1, .day7])
-        let plain = try running.get()
-        let gzipped = try running.get(acceptEncoding: "gzip, deflate")
-        let head = try running.get(method: "HEAD", acceptEncoding: "gzip")
+        let plain = try await running.get()
+        let gzipped = try await running.get(acceptEncoding: "gzip, deflate")
+        let head = try await running.get(method: "HEAD", acceptEncoding: "gzip")
         await running.plugin.stop()
 
         #expect(plain.status == 200)
@@ -147,11 +147,11 @@ struct GzipEndpointTests {
         let running = try await start()
         await running.plugin.publish(state())
         await running.plugin.endpoint.gzipSettled()
-        let plain = try running.get()
-        let gzipped = try running.get(acceptEncoding: "gzip")
+        let plain = try await running.get()
+        let gzipped = try await running.get(acceptEncoding: "gzip")
         await running.plugin.stop()
         guard let gzip = ExternalTool.locate("gzip") else { return }
-        let result = try Subprocess.run(gzip, ["-dc"], input: gzipped.body)
+        let result = try await Subprocess.run(gzip, ["-dc"], input: gzipped.body)
         #expect(result.status == 0)
         #expect(result.output == plain.text)
     }
@@ -161,7 +161,7 @@ struct GzipEndpointTests {
         let running = try await start()
         await running.plugin.publish(state())
         await running.plugin.endpoint.gzipSettled()
-        let response = try running.get(acceptEncoding: acceptEncoding)
+        let response = try await running.get(acceptEncoding: acceptEncoding)
         await running.plugin.stop()
         #expect(response.status == 200)
         #expect(response.header("Content-Encoding") == nil)
@@ -194,7 +194,7 @@ struct GzipEndpointTests {
         // A new state: recompressed once, and the new values are in the gzip copy.
         await running.plugin.publish(state(generation: 2, extra: 1000))
         await running.plugin.endpoint.gzipSettled()
-        let gzip = try running.get(acceptEncoding: "gzip")
+        let gzip = try await running.get(acceptEncoding: "gzip")
         await running.plugin.stop()
         let text = try #require(Gzip.decompress(gzip.body)).text
         #expect(text.contains(#"bucket="城市7",bucket_id="7"} 1007"#))
@@ -207,10 +207,10 @@ struct GzipEndpointTests {
         let running = try await start()
         await running.plugin.publish(state())
         await running.plugin.endpoint.gzipSettled()
-        let first = try running.get(acceptEncoding: "gzip")
+        let first = try await running.get(acceptEncoding: "gzip")
         let counts = running.plugin.endpoint.renderCounts
-        let second = try running.get(acceptEncoding: "gzip")
-        let third = try running.get(acceptEncoding: "gzip")
+        let second = try await running.get(acceptEncoding: "gzip")
+        let third = try await running.get(acceptEncoding: "gzip")
         let after = running.plugin.endpoint.renderCounts
         await running.plugin.stop()
         #expect(first.body == second.body)
@@ -248,8 +248,8 @@ struct GzipEndpointTests {
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(300))
-            up = Self.query(webPort, "up")
-            series = Self.query(webPort, "wechat_portrait_exposition_series")
+            up = await Self.query(webPort, "up")
+            series = await Self.query(webPort, "wechat_portrait_exposition_series")
             if up == "1", series != nil { break }
         }
         let counts = running.plugin.endpoint.renderCounts
@@ -257,14 +257,14 @@ struct GzipEndpointTests {
         #expect(up == "1")
         #expect(series == expected)
         #expect(counts.gzipAssemblies >= 1, "Prometheus asked for gzip and got it")
-        let users = Self.query(webPort, #"count(wechat_portrait_users)"#)
+        let users = await Self.query(webPort, #"count(wechat_portrait_users)"#)
         #expect(users == expected)
     }
 
     /// The value of the first sample of an instant query, or nil.
-    static func query(_ port: UInt16, _ promql: String) -> String? {
+    static func query(_ port: UInt16, _ promql: String) async -> String? {
         let encoded = promql.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? promql
-        guard let response = try? TestHTTPClient.request(port: port, path: "/api/v1/query?query=\(encoded)"),
+        guard let response = try? await TestHTTPClient.request(port: port, path: "/api/v1/query?query=\(encoded)"),
               response.status == 200,
               let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
               let data = object["data"] as? [String: Any],

@@ -14,8 +14,8 @@ struct PrometheusPluginTests {
         let board: StatusBoard
         let port: UInt16
 
-        func get(_ path: String, method: String = "GET") throws -> TestHTTPResponse {
-            try TestHTTPClient.request(port: port, method: method, path: path)
+        func get(_ path: String, method: String = "GET") async throws -> TestHTTPResponse {
+            try await TestHTTPClient.request(port: port, method: method, path: path)
         }
     }
 
@@ -53,7 +53,7 @@ struct PrometheusPluginTests {
         let running = try await start()
         let state = fullState()
         await running.plugin.publish(state)
-        let response = try running.get("/metrics")
+        let response = try await running.get("/metrics")
         await running.plugin.stop()
 
         #expect(response.status == 200)
@@ -90,8 +90,8 @@ struct PrometheusPluginTests {
     func head() async throws {
         let running = try await start { $0.counterRefreshInterval = .seconds(60) }
         await running.plugin.publish(fullState())
-        let get = try running.get("/metrics")
-        let head = try running.get("/metrics", method: "HEAD")
+        let get = try await running.get("/metrics")
+        let head = try await running.get("/metrics", method: "HEAD")
         await running.plugin.stop()
         #expect(head.status == 200)
         #expect(head.body.isEmpty)
@@ -102,12 +102,12 @@ struct PrometheusPluginTests {
     @Test("/healthz, 404 and 405")
     func smallEndpoints() async throws {
         let running = try await start()
-        let health = try running.get("/healthz")
-        let missing = try running.get("/nope")
-        let nested = try running.get("/metrics/extra")
-        let post = try running.get("/metrics", method: "POST")
-        let delete = try running.get("/healthz", method: "DELETE")
-        let withQuery = try running.get("/healthz?verbose=1")
+        let health = try await running.get("/healthz")
+        let missing = try await running.get("/nope")
+        let nested = try await running.get("/metrics/extra")
+        let post = try await running.get("/metrics", method: "POST")
+        let delete = try await running.get("/healthz", method: "DELETE")
+        let withQuery = try await running.get("/healthz?verbose=1")
         await running.plugin.stop()
         #expect(health.status == 200)
         #expect(health.text == "ok\n")
@@ -123,20 +123,20 @@ struct PrometheusPluginTests {
     @Test("/readyz is 503 naming what is missing until every job has data, then 200")
     func readyz() async throws {
         let running = try await start()
-        let before = try running.get("/readyz")
+        let before = try await running.get("/readyz")
         #expect(before.status == 503)
         #expect(before.text.contains("blog/1d"))
         #expect(before.text.contains("shop/7d"))
 
         Fixtures.markAllSucceeded(running.board, apps: [Fixtures.shop], windows: Self.windows)
-        let partial = try running.get("/readyz")
+        let partial = try await running.get("/readyz")
         #expect(partial.status == 503)
         #expect(partial.text.contains("blog/7d"))
         #expect(!partial.text.contains("shop"))
 
         Fixtures.markAllSucceeded(running.board, apps: [Fixtures.blog], windows: Self.windows)
-        let after = try running.get("/readyz")
-        let metrics = try ExpositionParser.parse(try running.get("/metrics").body)
+        let after = try await running.get("/readyz")
+        let metrics = try ExpositionParser.parse(try await running.get("/metrics").body)
         await running.plugin.stop()
         #expect(after.status == 200)
         #expect(metrics.value("wechat_portrait_ready") == "1")
@@ -150,7 +150,7 @@ struct PrometheusPluginTests {
         let running = try await start(apps: [evil, Fixtures.blog], windows: [.day30])
         running.board.recordFailure(SnapshotKey(app: evil.name, window: .day30), reason: .rateLimited, duration: 1)
         running.board.recordNextAttempt(SnapshotKey(app: evil.name, window: .day30), at: Date(timeIntervalSince1970: 1_800_000_000))
-        let page = try running.get("/")
+        let page = try await running.get("/")
         await running.plugin.stop()
         #expect(page.status == 200)
         #expect(page.header("Content-Type") == "text/html; charset=utf-8")
@@ -173,10 +173,10 @@ struct PrometheusPluginTests {
         await running.plugin.publish(fullState())
         // The gzip copy is made in the background; let it land so the counts stay still.
         await running.plugin.endpoint.gzipSettled()
-        let first = try running.get("/metrics")
+        let first = try await running.get("/metrics")
         let countsAfterFirst = running.plugin.endpoint.renderCounts
-        let second = try running.get("/metrics")
-        let third = try running.get("/metrics")
+        let second = try await running.get("/metrics")
+        let third = try await running.get("/metrics")
         let countsAfterThird = running.plugin.endpoint.renderCounts
         #expect(first.body == second.body)
         #expect(second.body == third.body)
@@ -185,7 +185,7 @@ struct PrometheusPluginTests {
 
         // A status change re-renders the status part only.
         running.board.recordAttemptStarted(SnapshotKey(app: "shop", window: .day1), at: Date())
-        let fourth = try running.get("/metrics")
+        let fourth = try await running.get("/metrics")
         let countsAfterStatus = running.plugin.endpoint.renderCounts
         #expect(fourth.body != third.body)
         #expect(countsAfterStatus.data == 1)
@@ -199,7 +199,7 @@ struct PrometheusPluginTests {
         await running.plugin.publish(state)
         // The gzip copy is made in the background; let it land so the counts stay still.
         await running.plugin.endpoint.gzipSettled()
-        let fifth = try running.get("/metrics")
+        let fifth = try await running.get("/metrics")
         let countsAfterPublish = running.plugin.endpoint.renderCounts
         await running.plugin.stop()
         #expect(countsAfterPublish.data == 2)
@@ -212,9 +212,9 @@ struct PrometheusPluginTests {
     func countersRefresh() async throws {
         let running = try await start { $0.counterRefreshInterval = .milliseconds(50) }
         await running.plugin.publish(fullState())
-        let first = try ExpositionParser.parse(try running.get("/metrics").body)
+        let first = try ExpositionParser.parse(try await running.get("/metrics").body)
         try await Task.sleep(for: .milliseconds(120))
-        let second = try ExpositionParser.parse(try running.get("/metrics").body)
+        let second = try ExpositionParser.parse(try await running.get("/metrics").body)
         let counts = running.plugin.endpoint.renderCounts
         await running.plugin.stop()
         let before = Int(first.value("wechat_portrait_http_requests_total", ["code": "2xx"]) ?? "") ?? -1
@@ -232,7 +232,7 @@ struct PrometheusPluginTests {
                               samples: [(labels: [("plugin", "jsonl")], value: 17)])]
         }
         let running = try await start(selfMetrics: registry)
-        let parsed = try ExpositionParser.parse(try running.get("/metrics").body)
+        let parsed = try ExpositionParser.parse(try await running.get("/metrics").body)
         await running.plugin.stop()
         #expect(parsed.value("wechat_portrait_jsonl_records_total", ["plugin": "jsonl"]) == "17")
     }
@@ -240,9 +240,9 @@ struct PrometheusPluginTests {
     @Test("metrics_path from the config is served; /metrics then is 404")
     func customPath() async throws {
         let running = try await start { $0.metricsPath = "/portrait" }
-        let custom = try running.get("/portrait")
-        let standard = try running.get("/metrics")
-        let landing = try running.get("/")
+        let custom = try await running.get("/portrait")
+        let standard = try await running.get("/metrics")
+        let landing = try await running.get("/")
         await running.plugin.stop()
         #expect(custom.status == 200)
         #expect(standard.status == 404)
@@ -267,7 +267,7 @@ struct PrometheusPluginTests {
         }
         await running.plugin.stop()
         #expect(running.plugin.boundAddresses.isEmpty)
-        #expect(throws: TestHTTPError.self) { try running.get("/healthz") }
+        await #expect(throws: TestHTTPError.self) { try await running.get("/healthz") }
     }
 
     @Test("promtool check metrics accepts a real scrape without errors or lint warnings")
@@ -288,13 +288,13 @@ struct PrometheusPluginTests {
         Fixtures.markAllSucceeded(running.board, apps: Self.apps, windows: Self.windows)
         running.board.recordFailure(SnapshotKey(app: "shop", window: .day1), reason: .timeout, duration: 10)
         running.board.recordTokenRefresh(app: "blog", result: .success)
-        _ = try running.get("/healthz")
-        let scrape = try running.get("/metrics")
+        _ = try await running.get("/healthz")
+        let scrape = try await running.get("/metrics")
         await running.plugin.stop()
         #expect(scrape.status == 200)
         _ = try ExpositionParser.parse(scrape.body)
 
-        let result = try Subprocess.run(promtool, ["check", "metrics"], input: scrape.body)
+        let result = try await Subprocess.run(promtool, ["check", "metrics"], input: scrape.body)
         #expect(result.status == 0, "promtool exit \(result.status): \(result.output)")
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "promtool said: \(result.output)")
     }

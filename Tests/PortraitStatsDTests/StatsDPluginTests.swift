@@ -32,7 +32,7 @@ struct StatsDPluginTests {
     static func address(_ listener: UDPListener) throws -> StatsDAddress { try StatsDAddress(parsing: listener.address) }
 
     /// Waits (real time) until `condition` holds.
-    static func eventually(_ timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+    static func eventually(_ timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: timeout)
         while clock.now < end {

@@ -125,6 +125,7 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    @MainActor
     func overRealSocketsFromLoopback() throws {
         let fixture = Fixture()
         let server = try fixture.simulator.serve(listen: try ListenAddress(parsing: "127.0.0.1:0")) { $0.shutdownGrace = .milliseconds(200) }
@@ -144,7 +145,10 @@ import Testing
 
 /// The loopback rule over a real socket: a client that reaches the simulator through another
 /// interface of this machine is refused, while the WeChat endpoints still answer it.
+/// On the main actor: the test client blocks its thread in socket calls, which must not be one
+/// of the cooperative pool's few threads (other suites' tasks run there in parallel).
 @Suite(.timeLimit(.minutes(1)))
+@MainActor
 struct AdminAPINetworkTests {
     @Test func refusedThroughANonLoopbackInterface() throws {
         guard let host = Self.nonLoopbackIPv4() else {

@@ -30,20 +30,20 @@ final class PrometheusServer: @unchecked Sendable {
     func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
         try await poll("Prometheus ready", timeout: timeout) {
             guard self.process.isRunning else { throw DeployTestError("prometheus exited:\n\(self.output)") }
-            return (try? self.get("/-/ready"))?.status == 200
+            return (try? await self.get("/-/ready"))?.status == 200
         }
     }
 
     /// GET `path` over HTTP/1.0 (so Go's server answers without chunked encoding, which the
     /// test client does not decode).
-    func get(_ path: String) throws -> TestHTTPResponse {
-        let raw = try TestHTTPClient.exchange(port: port, request: "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\n\r\n", timeoutSeconds: 10)
+    func get(_ path: String) async throws -> TestHTTPResponse {
+        let raw = try await TestHTTPClient.exchange(port: port, request: "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\n\r\n", timeoutSeconds: 10)
         return try TestHTTPClient.parse(raw, isHead: false)
     }
 
     /// GET `path` and decode the API envelope; throws unless `status` is `success`.
-    func api(_ path: String) throws -> Any {
-        let response = try get(path)
+    func api(_ path: String) async throws -> Any {
+        let response = try await get(path)
         let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
         guard let json, json["status"] as? String == "success" else {
             throw DeployTestError("GET \(path): HTTP \(response.status) \(response.text)")
@@ -52,8 +52,8 @@ final class PrometheusServer: @unchecked Sendable {
     }
 
     /// An instant query: the result vector (each element `metric` and `value`).
-    func query(_ expression: String) throws -> [[String: Any]] {
-        let data = try api("/api/v1/query?query=\(Self.encode(expression))") as? [String: Any]
+    func query(_ expression: String) async throws -> [[String: Any]] {
+        let data = try await api("/api/v1/query?query=\(Self.encode(expression))") as? [String: Any]
         guard let data else { throw DeployTestError("query \(expression): no data") }
         switch data["resultType"] as? String {
         case "vector": return data["result"] as? [[String: Any]] ?? []
@@ -63,18 +63,18 @@ final class PrometheusServer: @unchecked Sendable {
     }
 
     /// The values of label `label` over the series that match `selector` (nil: all series).
-    func labelValues(_ label: String, matching selector: String?) throws -> [String] {
+    func labelValues(_ label: String, matching selector: String?) async throws -> [String] {
         var path = "/api/v1/label/\(label)/values"
         if let selector { path += "?match[]=\(Self.encode(selector))" }
-        return try api(path) as? [String] ?? []
+        return try await api(path) as? [String] ?? []
     }
 
     /// Every metric name Prometheus has ingested.
-    func metricNames() throws -> Set<String> { Set(try labelValues("__name__", matching: nil)) }
+    func metricNames() async throws -> Set<String> { Set(try await labelValues("__name__", matching: nil)) }
 
     /// The rule groups as `/api/v1/rules` gives them.
-    func ruleGroups() throws -> [[String: Any]] {
-        (try api("/api/v1/rules") as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+    func ruleGroups() async throws -> [[String: Any]] {
+        (try await api("/api/v1/rules") as? [String: Any])?["groups"] as? [[String: Any]] ?? []
     }
 
     static func encode(_ text: String) -> String {
@@ -85,10 +85,10 @@ final class PrometheusServer: @unchecked Sendable {
 }
 
 /// Polls `condition` every 100 ms until it is true; throws after `timeout`.
-func poll(_ what: String, timeout: Duration, _ condition: () throws -> Bool) async throws {
+func poll(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
     let end = ContinuousClock.now.advanced(by: timeout)
     while ContinuousClock.now < end {
-        if try condition() { return }
+        if try await condition() { return }
         try await Task.sleep(for: .milliseconds(100))
     }
     throw DeployTestError("timed out after \(timeout) waiting for: \(what)")
