@@ -14,7 +14,11 @@
 
 static uint8_t *identity_bytes, *gzip_bytes;
 static size_t identity_count, gzip_count;
+// Owned by bench_ceiling_start/stop (called in sequence by one task); the accept thread gets its
+// descriptor as an argument and never reads these.
 static int listen_fd = -1;
+static pthread_t accept_thread;
+static int accept_running = 0;
 
 static int send_all(int fd, const uint8_t *bytes, size_t count) {
     while (count > 0) {
@@ -71,7 +75,6 @@ done:
 }
 
 static void *accept_loop(void *argument) {
-    // The descriptor comes as the argument: the loop never reads `listen_fd`, which stop() writes.
     int listener = (int)(intptr_t)argument;
     for (;;) {
         int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
@@ -114,15 +117,20 @@ int bench_ceiling_start(const uint8_t *identity_response, size_t identity_length
     if (listen(listen_fd, SOMAXCONN) != 0) return -1;
     socklen_t length = sizeof address;
     if (getsockname(listen_fd, (struct sockaddr *)&address, &length) != 0) return -1;
-    pthread_t thread;
-    if (pthread_create(&thread, NULL, accept_loop, (void *)(intptr_t)listen_fd) != 0) return -1;
-    pthread_detach(thread);
+    if (pthread_create(&accept_thread, NULL, accept_loop, (void *)(intptr_t)listen_fd) != 0) return -1;
+    accept_running = 1;
     return ntohs(address.sin_port);
 }
 
+// shutdown() wakes the blocked accept4 (EINVAL on Linux); the descriptor is closed only after
+// the accept thread has exited, so its number cannot be reused under a running accept4.
 void bench_ceiling_stop(void) {
     if (listen_fd >= 0) {
         shutdown(listen_fd, SHUT_RDWR);
+        if (accept_running) {
+            pthread_join(accept_thread, NULL);
+            accept_running = 0;
+        }
         close(listen_fd);
         listen_fd = -1;
     }
