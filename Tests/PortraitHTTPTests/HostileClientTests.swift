@@ -1,5 +1,6 @@
 import Glibc
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 
 /// Clients that try to hurt the server: slowloris, connection floods, oversized and malformed
@@ -18,8 +19,8 @@ struct HostileClientTests {
     /// client holds nobody up is that polite requests are answered while it is still connected.
     @Test func slowlorisIsCutWith408WhileOthersAreServed() throws {
         try withServer(configure: { $0.headerReadTimeout = .seconds(1) }) { server, port in
-            let slow = try TestClient(port: port)
-            let polite = try TestClient(port: port)
+            let slow = try TestConnection(port: port)
+            let polite = try TestConnection(port: port)
             let start = ContinuousClock.now
             var cut: Duration?
             var received = 0
@@ -48,7 +49,7 @@ struct HostileClientTests {
 
     @Test func slowBodyIsCutByTheSameTimeout() throws {
         try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }) { server, port in
-            let slow = try TestClient(port: port)
+            let slow = try TestConnection(port: port)
             let start = ContinuousClock.now
             try slow.send("POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n")
             var cut: Duration?
@@ -69,7 +70,7 @@ struct HostileClientTests {
 
     @Test func fiftySlowlorisClientsAreAllCut() throws {
         try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }) { server, port in
-            let clients = try (0..<50).map { _ in try TestClient(port: port) }
+            let clients = try (0..<50).map { _ in try TestConnection(port: port) }
             for client in clients { try client.send("GET / HTTP/1.1\r\nX-Slow: ") }
             #expect(eventually { server.stats().connectionsAccepted == 50 })
             for _ in 0..<2 {
@@ -101,19 +102,19 @@ struct HostileClientTests {
             $0.maxConnections = 512
             $0.eventLoopThreads = loops
         }) { server, port in
-            let scraper = try TestClient(port: port)
+            let scraper = try TestConnection(port: port)
             try scraper.send("GET /path?scrape=1 HTTP/1.1\r\n\r\n")
             #expect(try scraper.readResponse().text == "/path?scrape=1")
 
-            var idle: [TestClient] = []
-            for _ in 0..<1000 { idle.append(try TestClient(port: port)) }
+            var idle: [TestConnection] = []
+            for _ in 0..<1000 { idle.append(try TestConnection(port: port)) }
             #expect(eventually { server.stats().connectionsAccepted == 1001 })
             #expect(eventually { server.stats().connectionsEvicted == 489 })
             var stats = server.stats()
             #expect(stats.connectionsOpen == 512)
             #expect(stats.connectionsRejected == 0)
 
-            let fresh = try TestClient(port: port)
+            let fresh = try TestConnection(port: port)
             try fresh.send("GET / HTTP/1.1\r\n\r\n")
             #expect(try fresh.readResponse().text == "hello")
             try scraper.send("GET /path?scrape=2 HTTP/1.1\r\n\r\n")
@@ -136,25 +137,25 @@ struct HostileClientTests {
     @Test func atTheCapTheLongestIdleConnectionIsEvictedSilentOnesFirst() throws {
         try withServer(configure: { $0.maxConnections = 4 }) { server, port in
             // Served keep-alive connections, oldest first, then a silent one.
-            var served: [TestClient] = []
+            var served: [TestConnection] = []
             for index in 0..<3 {
-                let client = try TestClient(port: port)
+                let client = try TestConnection(port: port)
                 try client.send("GET /path?\(index) HTTP/1.1\r\n\r\n")
                 #expect(try client.readResponse().text == "/path?\(index)")
                 served.append(client)
                 usleep(5_000)
             }
-            let silent = try TestClient(port: port)
+            let silent = try TestConnection(port: port)
             #expect(eventually { server.stats().connectionsOpen == 4 })
 
             // A fifth connection evicts the silent one, although it is the newest.
-            let fifth = try TestClient(port: port)
+            let fifth = try TestConnection(port: port)
             try fifth.send("GET / HTTP/1.1\r\n\r\n")
             #expect(try fifth.readResponse().text == "hello")
             #expect(try silent.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
 
             // A sixth evicts the served connection idle the longest (served[0]).
-            let sixth = try TestClient(port: port)
+            let sixth = try TestConnection(port: port)
             try sixth.send("GET / HTTP/1.1\r\n\r\n")
             #expect(try sixth.readResponse().text == "hello")
             #expect(try served[0].waitForClose(timeout: .seconds(5)) == .closed(data: 0))
@@ -177,14 +178,14 @@ struct HostileClientTests {
             $0.maxConnections = 4
             $0.eventLoopThreads = loops
         }) { server, port in
-            var busy: [TestClient] = []
+            var busy: [TestConnection] = []
             for _ in 0..<4 {
-                let client = try TestClient(port: port)
+                let client = try TestConnection(port: port)
                 try client.send("GET /path?busy HTTP/1.1\r\nHost: x\r\n")  // head not finished
                 busy.append(client)
             }
             #expect(eventually { server.stats().connectionsOpen == 4 && server.stats().bytesRead >= 4 * 33 })
-            let fifth = try TestClient(port: port)
+            let fifth = try TestConnection(port: port)
             try? fifth.send("GET / HTTP/1.1\r\n\r\n")
             if let response = try? fifth.readResponse() {
                 #expect(response.status == 503)
@@ -198,7 +199,7 @@ struct HostileClientTests {
                 #expect(try client.readResponse().text == "/path?busy")
             }
             // Now idle, they make room for the next newcomer.
-            let sixth = try TestClient(port: port)
+            let sixth = try TestConnection(port: port)
             try sixth.send("GET / HTTP/1.1\r\n\r\n")
             #expect(try sixth.readResponse().text == "hello")
             #expect(server.stats().connectionsEvicted == 1)
@@ -209,7 +210,7 @@ struct HostileClientTests {
 
     @Test func tooManyHeaderFieldsIs431AndCloses() throws {
         try withServer(configure: { $0.maxHeaderCount = 20 }) { server, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             let fields = (0..<21).map { "X-F\($0): v\r\n" }.joined()
             try client.send("GET / HTTP/1.1\r\n\(fields)\r\n")
             let response = try client.readResponse()
@@ -224,7 +225,7 @@ struct HostileClientTests {
     /// client keeps sending; the response arrives intact and the connection closes.
     @Test func endlessRequestLineIs414() throws {
         try withServer { server, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             try client.send("GET /")
             for _ in 0..<8 {
                 try? client.send([UInt8](repeating: UInt8(ascii: "a"), count: 4096))
@@ -241,10 +242,10 @@ struct HostileClientTests {
         try withServer(configure: { $0.maxHeaderBytes = 1024 }) { _, port in
             let requestLine = "GET / HTTP/1.1\r\n"
             let fixed = requestLine.utf8.count + "X-Pad: \r\n\r\n".utf8.count
-            let fits = try TestClient(port: port)
+            let fits = try TestConnection(port: port)
             try fits.send(requestLine + "X-Pad: \(String(repeating: "p", count: 1024 - fixed))\r\n\r\n")
             #expect(try fits.readResponse().status == 200)
-            let over = try TestClient(port: port)
+            let over = try TestConnection(port: port)
             try over.send(requestLine + "X-Pad: \(String(repeating: "p", count: 1025 - fixed))\r\n\r\n")
             #expect(try over.readResponse().status == 431)
             #expect(try over.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
@@ -253,7 +254,7 @@ struct HostileClientTests {
 
     @Test func oversizedBodyAnnouncedWithExpectContinueIs413WithoutAnInterimResponse() throws {
         try withServer(configure: { $0.maxBodyBytes = 1000 }) { _, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             try client.send("POST /echo HTTP/1.1\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n")
             let response = try client.readResponse()
             #expect(response.status == 413)
@@ -278,7 +279,7 @@ struct HostileClientTests {
     ])
     func moreMalformedRequestsAre400AndClose(_ request: String) throws {
         try withServer { server, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             try client.send(request)
             let response = try client.readResponse()
             #expect(response.status == 400)
@@ -291,7 +292,7 @@ struct HostileClientTests {
 
     @Test func chunkedBodyWithExpectContinueIs411() throws {
         try withServer { _, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             try client.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
             #expect(try client.readResponse().status == 411)
             #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
@@ -302,7 +303,7 @@ struct HostileClientTests {
 
     @Test func hundredPipelinedRequestsWithABigOneInTheMiddleAreAnsweredInOrder() throws {
         try withServer { server, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             var requests = ""
             for index in 0..<100 {
                 requests += index == 50 ? "GET /big HTTP/1.1\r\n\r\n" : "GET /path?n=\(index) HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -323,7 +324,7 @@ struct HostileClientTests {
 
     @Test func aMalformedRequestEndsAPipelineAfterTheGoodOnesAreAnswered() throws {
         try withServer { _, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             try client.send("GET /path?1 HTTP/1.1\r\n\r\nGET /path?2 HTTP/1.1\r\n\r\nGET / HTTP/1.1\nHost: x\n\nGET /path?4 HTTP/1.1\r\n\r\n")
             #expect(try client.readResponse().text == "/path?1")
             #expect(try client.readResponse().text == "/path?2")
@@ -336,7 +337,7 @@ struct HostileClientTests {
 
     @Test func http10PipelineGetsOnlyTheFirstAnswer() throws {
         try withServer { server, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             try client.send("POST /echo HTTP/1.0\r\nContent-Length: 5\r\n\r\nfirstGET /path?second HTTP/1.0\r\n\r\n")
             let response = try client.readResponse()
             #expect(response.text == "first")
@@ -353,11 +354,11 @@ struct HostileClientTests {
     /// reset connection is released.
     @Test func resetStormDuringLargeResponsesDoesNotDisturbOthers() throws {
         try withServer(configure: { $0.eventLoopThreads = 2 }) { server, port in
-            let downloaders = try (0..<2).map { _ in try TestClient(port: port) }
+            let downloaders = try (0..<2).map { _ in try TestConnection(port: port) }
             for round in 0..<5 {
-                var rude: [TestClient] = []
+                var rude: [TestConnection] = []
                 for _ in 0..<4 {
-                    let client = try TestClient(port: port)
+                    let client = try TestConnection(port: port)
                     var small: Int32 = 4096
                     setsockopt(client.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
                     try client.send("GET /big HTTP/1.1\r\n\r\nGET /big HTTP/1.1\r\n\r\n")
@@ -386,7 +387,7 @@ struct HostileClientTests {
     /// listen backlog. Once clients leave, it accepts again and serves the ones that waited.
     @Test func runningOutOfFileDescriptorsPausesAcceptingAndRecovers() throws {
         let probe = try ProbeProcess(arguments: ["--max-fds", "64"])
-        var clients = try (0..<100).map { _ in try TestClient(port: probe.port) }
+        var clients = try (0..<100).map { _ in try TestConnection(port: probe.port) }
         #expect(eventually { ((try? probe.stats())?["acceptErrors"] ?? 0) > 0 })
         let full = try probe.stats()
         let accepted = try #require(full["accepted"])
@@ -407,13 +408,13 @@ struct HostileClientTests {
         let waiting = clients[99]
         try waiting.send("GET / HTTP/1.1\r\n\r\n")
         waiting.setTimeout(.milliseconds(300))
-        #expect(throws: TestClientError.self) { try waiting.readResponse() }
+        #expect(throws: TestHTTPError.self) { try waiting.readResponse() }
 
         // Free descriptors: the server resumes accepting and the waiting clients are served.
         clients.removeFirst(60)
         waiting.setTimeout(.seconds(10))
         #expect(try waiting.readResponse().text == "hello")
-        let fresh = try TestClient(port: probe.port)
+        let fresh = try TestConnection(port: probe.port)
         try fresh.send("GET / HTTP/1.1\r\n\r\n")
         #expect(try fresh.readResponse().text == "hello")
         let recovered = try probe.stats()
