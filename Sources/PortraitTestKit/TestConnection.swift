@@ -85,6 +85,13 @@ public final class TestConnection {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// Sets the socket's receive buffer (`SO_RCVBUF`; the kernel doubles it): a small one leaves
+    /// the server's write of a large response part way through when this client reads nothing.
+    public func setReceiveBufferSize(_ bytes: Int32) {
+        var size = bytes
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Sends `text` (UTF-8) as it is.
     public func send(_ text: String) throws {
         try send(Array(text.utf8))

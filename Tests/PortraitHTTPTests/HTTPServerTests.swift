@@ -132,25 +132,18 @@ struct HTTPServerTests {
 
     @Test func oversizedHeaderBlockIs431() throws {
         try withServer { server, port in
-            let client = try TestConnection(port: port)
             let filler = String(repeating: "a", count: 9 * 1024)
-            try client.send("GET / HTTP/1.1\r\nHost: x\r\nX-Filler: \(filler)\r\n\r\n")
-            let response = try client.readResponse()
+            let response = try lastResponse(port: port, to: "GET / HTTP/1.1\r\nHost: x\r\nX-Filler: \(filler)\r\n\r\n")
             #expect(response.status == 431)
-            #expect(response.header("Connection") == "close")
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
             #expect(server.stats().badRequests == 1)
         }
     }
 
     @Test func hugeRequestLineIs414() throws {
         try withServer { _, port in
-            let client = try TestConnection(port: port)
             let path = "/" + String(repeating: "p", count: 10 * 1024)
-            try client.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
-            let response = try client.readResponse()
+            let response = try lastResponse(port: port, to: "GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(response.status == 414)
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
         }
     }
 
@@ -166,22 +159,15 @@ struct HTTPServerTests {
     ])
     func malformedRequestIs400(_ request: String) throws {
         try withServer { _, port in
-            let client = try TestConnection(port: port)
-            try client.send(request)
-            let response = try client.readResponse()
+            let response = try lastResponse(port: port, to: request)
             #expect(response.status == 400)
-            #expect(response.header("Connection") == "close")
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
         }
     }
 
     @Test func chunkedRequestBodyIs411() throws {
         try withServer { _, port in
-            let client = try TestConnection(port: port)
-            try client.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
-            let response = try client.readResponse()
+            let response = try lastResponse(port: port, to: "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
             #expect(response.status == 411)
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
         }
     }
 
@@ -198,43 +184,29 @@ struct HTTPServerTests {
             let client = try TestConnection(port: port)
             let body = [UInt8](repeating: 0x41, count: 100_000)
             try client.send(Array("POST /echo HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
-            let response = try client.readResponse()
-            #expect(response.status == 413)
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            #expect(try client.readLastResponse().status == 413)
         }
     }
 
     @Test func http10ClosesAfterTheResponse() throws {
         try withServer { _, port in
-            let client = try TestConnection(port: port)
-            try client.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            let response = try client.readResponse()
+            let response = try lastResponse(port: port, to: "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             #expect(response.status == 200)
             #expect(response.text == "hello")
-            #expect(response.header("Connection") == "close")
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
         }
     }
 
     @Test func connectionCloseIsHonoured() throws {
         try withServer { _, port in
-            let client = try TestConnection(port: port)
-            try client.send("GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n")
-            let response = try client.readResponse()
-            #expect(response.header("Connection") == "close")
             // The pipelined second request is not answered.
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
+            _ = try lastResponse(port: port, to: "GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n")
         }
     }
 
     @Test func handlerCanCloseTheConnection() throws {
         try withServer { _, port in
-            let client = try TestConnection(port: port)
-            try client.send("GET /close HTTP/1.1\r\n\r\n")
-            let response = try client.readResponse()
+            let response = try lastResponse(port: port, to: "GET /close HTTP/1.1\r\n\r\n")
             #expect(response.text == "bye")
-            #expect(response.header("Connection") == "close")
-            #expect(try client.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
         }
     }
 
@@ -289,18 +261,8 @@ struct HTTPServerTests {
         try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }) { server, port in
             let client = try TestConnection(port: port)
             let start = ContinuousClock.now
-            var cut: Duration?
-            for byte in "GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8 {
-                if (try? client.send([byte])) == nil {
-                    break
-                }
-                if case .closed = try client.waitForClose(timeout: .milliseconds(100)) {
-                    cut = elapsed(since: start)
-                    break
-                }
-                if elapsed(since: start) > .seconds(5) { break }
-            }
-            let cutAfter = try #require(cut)
+            let slow = try drip("GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8, on: client, since: start)
+            let cutAfter = try #require(slow.cutAfter)
             #expect(cutAfter >= .milliseconds(250))
             #expect(eventually { server.stats().headerReadTimeouts == 1 })
         }
@@ -317,13 +279,7 @@ struct HTTPServerTests {
                 clients.append(client)
             }
             #expect(eventually { server.stats().connectionsOpen == 4 && server.stats().bytesRead == 4 * hang.utf8.count })
-            let fifth = try TestConnection(port: port)
-            try? fifth.send("GET / HTTP/1.1\r\n\r\n")
-            if let response = try? fifth.readResponse() {
-                #expect(response.status == 503)
-            }
-            #expect(try fifth.waitForClose(timeout: .seconds(5)) == .closed(data: 0))
-            #expect(eventually { server.stats().connectionsRejected == 1 })
+            try expectTurnedAwayAtTheCap(server, port: port)
             #expect(server.stats().connectionsOpen == 4)
             #expect(server.stats().connectionsEvicted == 0)
 
@@ -386,8 +342,7 @@ struct HTTPServerTests {
             let other = try TestConnection(port: port)
             for _ in 0..<3 {
                 let rude = try TestConnection(port: port)
-                var small: Int32 = 4096
-                setsockopt(rude.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+                rude.setReceiveBufferSize(4096)
                 try rude.send("GET /big HTTP/1.1\r\n\r\n")
                 usleep(20_000)
                 rude.reset()

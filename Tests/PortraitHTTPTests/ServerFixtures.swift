@@ -1,10 +1,13 @@
 import Glibc
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 
 // What the socket suites (HTTPServerTests, HostileClientTests, BodyTailTests) share: a server on
-// loopback with the test handler, its big body, polling and timing helpers and a POSIX thread.
-// The client they talk through is PortraitTestKit's `TestConnection`.
+// loopback with the test handler, its big body, polling and timing helpers, a POSIX thread, and
+// the checks they repeat: a last answer before the server closes, a slow client dripping bytes,
+// a connection turned away at the cap. The client they talk through is PortraitTestKit's
+// `TestConnection`.
 
 /// Monotonic "now" for elapsed-time assertions.
 func elapsed(since start: ContinuousClock.Instant) -> Duration {
@@ -105,4 +108,73 @@ final class TestThread {
     func join() {
         pthread_join(thread, nil)
     }
+}
+
+// MARK: Checks the socket suites share
+
+extension TestConnection {
+    /// Reads the response the server ends this connection with: it says `Connection: close`, and
+    /// the server then closes without another byte (waited for up to a generous 5 s). Returns it
+    /// for the test's own checks.
+    @discardableResult
+    func readLastResponse(head: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) throws -> TestHTTPResponse {
+        let response = try readResponse(head: head)
+        #expect(response.header("Connection") == "close", sourceLocation: sourceLocation)
+        #expect(try waitForClose(timeout: .seconds(5)) == .closed(data: 0), sourceLocation: sourceLocation)
+        return response
+    }
+}
+
+/// Sends `request` to 127.0.0.1:`port` on a connection of its own and reads the last response
+/// (`TestConnection.readLastResponse`): the answer, then the server closes.
+@discardableResult
+func lastResponse(port: UInt16, to request: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> TestHTTPResponse {
+    let client = try TestConnection(port: port)
+    try client.send(request)
+    return try client.readLastResponse(sourceLocation: sourceLocation)
+}
+
+/// How a slow client's drip of bytes ended.
+struct Drip {
+    /// How long after the start the server closed the connection; nil if it never did.
+    var cutAfter: Duration?
+    /// Bytes the server sent before it closed (its 408, say).
+    var received = 0
+    /// Bytes after which the connection was seen still open.
+    var openRounds = 0
+}
+
+/// Sends `bytes` one at a time on `client`, as a slowloris does: after each byte `meanwhile` runs,
+/// then the client waits up to 100 ms for the server to close the connection. Ends when the
+/// server closes it, a send fails, the bytes run out, or (a guard against a hang, not a bound
+/// under test) `giveUpAfter` has passed since `start`.
+func drip(_ bytes: some Sequence<UInt8>, on client: TestConnection, since start: ContinuousClock.Instant,
+          giveUpAfter limit: Duration = .seconds(30), meanwhile: () throws -> Void = {}) throws -> Drip {
+    var drip = Drip()
+    for byte in bytes {
+        if (try? client.send([byte])) == nil { break }
+        try meanwhile()
+        if case let .closed(data) = try client.waitForClose(timeout: .milliseconds(100)) {
+            drip.cutAfter = elapsed(since: start)
+            drip.received = data
+            break
+        }
+        drip.openRounds += 1
+        if elapsed(since: start) > limit { break }
+    }
+    return drip
+}
+
+/// A new connection while all of the server's `maxConnections` are busy: its request is answered
+/// 503 "too many connections" (when the answer beats the close; the server may close first),
+/// the connection is closed, and the server counts it as the `rejected`th rejection.
+func expectTurnedAwayAtTheCap(_ server: HTTPServer, port: UInt16, rejected: Int = 1, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let newcomer = try TestConnection(port: port)
+    try? newcomer.send("GET / HTTP/1.1\r\n\r\n")
+    if let response = try? newcomer.readResponse() {
+        #expect(response.status == 503, sourceLocation: sourceLocation)
+        #expect(response.text == "too many connections\n", sourceLocation: sourceLocation)
+    }
+    #expect(try newcomer.waitForClose(timeout: .seconds(5)) == .closed(data: 0), sourceLocation: sourceLocation)
+    #expect(eventually { server.stats().connectionsRejected == rejected }, sourceLocation: sourceLocation)
 }
