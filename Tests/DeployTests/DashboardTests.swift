@@ -145,7 +145,7 @@ extension DeploySuite {
 
         @Test("provisioning: a Prometheus datasource and a file provider whose path is where compose mounts dashboards/grafana")
         func provisioning() async throws {
-            guard let python = StructuredFile.requirePython(for: "parse the Grafana provisioning and compose files") else { return }
+            guard let python = await StructuredFile.requirePython(for: "parse the Grafana provisioning and compose files") else { return }
             let datasources = try await StructuredFile.yaml("dashboards/provisioning/datasources/prometheus.yml", python: python)
             let source = try #require((datasources["datasources"] as? [[String: Any]])?.first)
             #expect(source["type"] as? String == "prometheus" && source["isDefault"] as? Bool == true)
