@@ -38,28 +38,20 @@ public final class TestConnection {
         guard fd >= 0 else { throw TestHTTPError.system("socket", errno) }
         self.fd = fd
         setTimeout(timeout)
-        var parsed: Int32
-        var result: Int32 = -1
+        let parsed: Int32
+        let result: Int32
         if isV6 {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             parsed = inet_pton(AF_INET6, host, &address.sin6_addr)
-            if parsed == 1 {
-                result = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-                }
-            }
+            result = parsed == 1 ? Self.connect(fd, to: address) : -1
         } else {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
             parsed = inet_pton(AF_INET, host, &address.sin_addr)
-            if parsed == 1 {
-                result = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-            }
+            result = parsed == 1 ? Self.connect(fd, to: address) : -1
         }
         guard parsed == 1 else {
             Glibc.close(fd)
@@ -74,6 +66,14 @@ public final class TestConnection {
 
     deinit {
         Glibc.close(fd)
+    }
+
+    /// `connect` to a `sockaddr_in` or `sockaddr_in6`.
+    private static func connect<Address>(_ fd: Int32, to address: Address) -> Int32 {
+        var address = address
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
+        }
     }
 
     /// Sets the bound of every later socket call (at least 1 µs: zero would mean "no limit").

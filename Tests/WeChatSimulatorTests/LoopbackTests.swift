@@ -23,6 +23,14 @@ struct LoopbackTests {
         try body(fixture, port)
     }
 
+    /// Alpha's day-1 portrait over a socket, with a fresh token, after `fault` is injected once.
+    func portrait(after fault: Fault, _ fixture: Fixture, port: UInt16, timeoutSeconds: Int = 5) throws -> TestHTTPResponse {
+        let token = fixture.token()
+        fixture.simulator.inject(fault, count: 1)
+        return try socketRequest(port: port, "POST", "/datacube/getweanalysisappiduserportrait?access_token=\(token)",
+                                 body: PortraitRequest(window: .day1, end: fixture.yesterday).body, timeoutSeconds: timeoutSeconds)
+    }
+
     @Test func tokenThenPortraitOverSockets() throws {
         try withServer { fixture, port in
             let tokenAnswer = try socketRequest(
@@ -73,12 +81,9 @@ struct LoopbackTests {
 
     @Test func hangingAnswerNeverComes() throws {
         try withServer { fixture, port in
-            let token = fixture.token()
-            fixture.simulator.inject(.hang, count: 1)
             var failure: TestHTTPError?
             do {
-                _ = try socketRequest(port: port, "POST", "/datacube/getweanalysisappiduserportrait?access_token=\(token)",
-                                      body: PortraitRequest(window: .day1, end: fixture.yesterday).body, timeoutSeconds: 1)
+                _ = try portrait(after: .hang, fixture, port: port, timeoutSeconds: 1)
             } catch let error as TestHTTPError {
                 failure = error
             }
@@ -91,10 +96,7 @@ struct LoopbackTests {
 
     @Test func truncatedAnswerIsCutAndTheConnectionCloses() throws {
         try withServer { fixture, port in
-            let token = fixture.token()
-            fixture.simulator.inject(.truncatedJSON, count: 1)
-            let answer = try socketRequest(port: port, "POST", "/datacube/getweanalysisappiduserportrait?access_token=\(token)",
-                                           body: PortraitRequest(window: .day1, end: fixture.yesterday).body)
+            let answer = try portrait(after: .truncatedJSON, fixture, port: port)
             #expect(answer.status == 200)
             #expect(answer.header("Connection")?.lowercased() == "close")
             // It arrived (no timeout: socketRequest would have thrown) and is cut short.
@@ -104,10 +106,7 @@ struct LoopbackTests {
 
     @Test func badGatewayOverSockets() throws {
         try withServer { fixture, port in
-            let token = fixture.token()
-            fixture.simulator.inject(.badGateway, count: 1)
-            let answer = try socketRequest(port: port, "POST", "/datacube/getweanalysisappiduserportrait?access_token=\(token)",
-                                           body: PortraitRequest(window: .day1, end: fixture.yesterday).body)
+            let answer = try portrait(after: .badGateway, fixture, port: port)
             #expect(answer.status == 502)
             #expect(answer.text.contains("nginx"))
         }

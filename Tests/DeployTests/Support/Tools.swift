@@ -52,21 +52,9 @@ final class TCPCollector: @unchecked Sendable {
     private var thread: Thread?
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw DeployTestError("socket: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard bound == 0, named == 0, listen(fd, 8) == 0 else { Glibc.close(fd); throw DeployTestError("bind/listen: errno \(errno)") }
-        port = UInt16(bigEndian: address.sin_port)
+        let (fd, port) = try boundLoopbackSocket()
+        guard listen(fd, 8) == 0 else { Glibc.close(fd); throw DeployTestError("listen: errno \(errno)") }
+        self.port = port
         listener = fd
         let thread = Thread { [weak self] in self?.serve() }
         self.thread = thread
