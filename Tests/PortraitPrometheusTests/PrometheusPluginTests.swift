@@ -6,7 +6,7 @@ import Testing
 @testable import PortraitPrometheus
 
 /// End-to-end over loopback: a real plugin, a real server, a blocking socket client.
-@Suite("Prometheus plugin over loopback", .serialized, .timeLimit(.minutes(1)))
+@Suite("Prometheus plugin over loopback", .serialized, .timeLimit(.minutes(5)))
 struct PrometheusPluginTests {
     /// A running plugin on 127.0.0.1 with a free port, its board and its port.
     struct Running {
