@@ -10,7 +10,7 @@ import WeChatSimulator
 /// TCP collector never answers holds records it may spend minutes flushing. A second signal must
 /// end the process at once, and `shutdown.timeout_seconds` must bound the stop. The time limits
 /// here only end a test that hangs; nothing asserts how fast anything happens.
-@Suite("Stopping: a second signal and the stop bound", .timeLimit(.minutes(2)))
+@Suite("Stopping: a second signal and the stop bound", .timeLimit(.minutes(5)))
 struct StopTests {
     static let shop = SimulatedApp.demoShop
 
