@@ -27,6 +27,17 @@ public final class ExporterService: Sendable {
         /// Bumped by every `apply`; the run loop restarts the scheduler when it changes.
         var number = 0
         var schedulerTask: Task<Void, Never>?
+        /// Set by `stop`: `run` returns and starts no scheduler again.
+        var stopped = false
+        /// `run` waiting for a new configuration (its scheduler had no jobs); resumed by `apply`,
+        /// `stop` and cancellation.
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+
+        /// Takes the idle waiters, to resume them outside the lock.
+        mutating func takeWaiters() -> [CheckedContinuation<Void, Never>] {
+            defer { idleWaiters = [] }
+            return idleWaiters
+        }
     }
     private let generation: Mutex<Generation>
 
@@ -61,17 +72,13 @@ public final class ExporterService: Sendable {
         host.publish(await store.current)
     }
 
-    /// Runs the scheduler until the calling task is cancelled, restarting it after each `apply`.
+    /// Runs the scheduler until the calling task is cancelled or `stop` is called, restarting it
+    /// after each `apply`. A scheduler without jobs returns at once; `run` then waits, without
+    /// polling, for the next `apply` (or `stop`, or cancellation).
     public func run() async {
         await withTaskCancellationHandler {
             var number = -1
-            while !Task.isCancelled {
-                let (configuration, current) = generation.withLock { ($0.configuration, $0.number) }
-                if current == number {
-                    // Woken without a new configuration: only cancellation ends the loop.
-                    try? await Task.sleep(for: .milliseconds(50))
-                    continue
-                }
+            while let (configuration, current) = await nextGeneration(after: number) {
                 number = current
                 let held = await store.current.snapshots
                 let scheduler = Scheduler(
@@ -81,13 +88,37 @@ public final class ExporterService: Sendable {
                 let task = Task { await scheduler.run() }
                 let stale = generation.withLock { state -> Bool in
                     state.schedulerTask = task
-                    return state.number != current
+                    return state.number != current || state.stopped
                 }
                 if stale || Task.isCancelled { task.cancel() }
                 await task.value
             }
         } onCancel: {
-            generation.withLock { $0.schedulerTask }?.cancel()
+            let (task, waiters) = generation.withLock { ($0.schedulerTask, $0.takeWaiters()) }
+            task?.cancel()
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    /// The configuration to run and its number once it differs from `seen`; suspends while it
+    /// does not. `nil` once the service is stopped or the calling task is cancelled.
+    private func nextGeneration(after seen: Int) async -> (Configuration, Int)? {
+        while true {
+            let next = generation.withLock { state -> (Configuration, Int)?? in
+                if state.stopped || Task.isCancelled { return .some(nil) }
+                return state.number == seen ? nil : .some((state.configuration, state.number))
+            }
+            if let next { return next }
+            // Checked again under the lock that `apply`, `stop` and the cancellation handler take
+            // to resume waiters, so no wake-up is lost between the check above and the suspension.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let wakeNow = generation.withLock { state -> Bool in
+                    if state.stopped || Task.isCancelled || state.number != seen { return true }
+                    state.idleWaiters.append(continuation)
+                    return false
+                }
+                if wakeNow { continuation.resume() }
+            }
         }
     }
 
@@ -99,19 +130,33 @@ public final class ExporterService: Sendable {
         let identities = configuration.apps.map(\.identity)
         status.reconfigure(apps: identities, windows: configuration.windows)
         await store.reconfigure(apps: identities, windows: configuration.windows)
-        let task = generation.withLock { state -> Task<Void, Never>? in
+        let (task, waiters) = generation.withLock { state in
             var kept = configuration
             kept.exporters = state.configuration.exporters
             kept.token.persistFile = state.configuration.token.persistFile
             state.configuration = kept
             state.number += 1
-            return state.schedulerTask
+            return (state.schedulerTask, state.takeWaiters())
         }
         task?.cancel()
+        for waiter in waiters { waiter.resume() }
     }
 
-    /// Stops the plugins (each flushes what it holds).
-    public func stop() async { await host.stop() }
+    /// Ends `run` (its scheduler is cancelled; in-flight upstream calls are abandoned, not waited
+    /// for) and stops the plugins (each flushes what it holds).
+    public func stop() async {
+        let (task, waiters) = generation.withLock { state in
+            state.stopped = true
+            return (state.schedulerTask, state.takeWaiters())
+        }
+        task?.cancel()
+        for waiter in waiters { waiter.resume() }
+        await host.stop()
+    }
+
+    /// Whether `run` is waiting for a new configuration because the one in force has no jobs
+    /// (no apps or no windows).
+    public var isIdle: Bool { generation.withLock { !$0.idleWaiters.isEmpty } }
 
     static func client(_ configuration: Configuration, _ transport: any HTTPTransport) -> WeChatClient {
         WeChatClient(baseURL: configuration.upstream.baseURL, transport: transport, timeout: configuration.upstream.timeout)

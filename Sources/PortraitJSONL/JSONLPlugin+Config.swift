@@ -10,7 +10,16 @@ extension JSONLPlugin {
     /// Allowed `shutdown_timeout_seconds`.
     public static let shutdownTimeoutRange = 0.0...300.0
 
-    /// Builds the plugin from an `exporters` entry with `type: "jsonl"`:
+    /// Builds the plugin from an `exporters` entry with `type: "jsonl"` (keys: `Configuration.init(config:)`).
+    public static let factory = ExporterFactory(
+        type: configType,
+        summary: "JSON lines (one record per bucket) to stdout, a logrotate-safe file or a TCP collector",
+        reading: Configuration.self
+    ) { JSONLPlugin(name: $0, configuration: $1) }
+}
+
+extension JSONLPlugin.Configuration: ExporterConfiguration {
+    /// Reads an `exporters` entry with `type: "jsonl"`:
     ///
     /// | key | meaning | default |
     /// | --- | --- | --- |
@@ -21,20 +30,6 @@ extension JSONLPlugin {
     /// | `reconnect_max_seconds` | 0.01…3600 s, longest wait between retries (starts at 100 ms, doubles) | 30 |
     /// | `shutdown_timeout_seconds` | 0…300 s that `stop` spends writing what is queued | 5 |
     /// | `summary_records` | emit a `snapshot` record after each snapshot's bucket records | true |
-    ///
-    /// Names come from `ExporterFactory.instanceName`: `jsonl`, then `jsonl#1`, … for further entries.
-    public static let factory = ExporterFactory(
-        type: configType,
-        summary: "JSON lines (one record per bucket) to stdout, a logrotate-safe file or a TCP collector"
-    ) { config, name in
-        guard let configuration = Configuration(config: config) else { return nil }
-        return JSONLPlugin(name: name, configuration: configuration)
-    }
-}
-
-extension JSONLPlugin.Configuration {
-    /// Reads the plugin's keys from `config`, recording every problem there with its key path;
-    /// `nil` when any key had a problem. Calls `config.finish()` so unknown keys are reported.
     public init?(config: ConfigObject) {
         let problemsBefore = config.problems.problems.count
         // `type` selected this factory; mark it read in case the caller has not.

@@ -48,6 +48,10 @@ final class PrometheusEndpoint: HTTPHandler {
     }
     private let attachment = Mutex(Attachment())
     private let cache = Mutex(ExpositionCache())
+    /// The app/window pairs whose data the served exposition holds. The status board learns of a
+    /// fetch a moment before its state reaches this plugin; `/readyz` waits for both, so a 200
+    /// means the next scrape has every series.
+    private let servedKeys = Mutex<Set<SnapshotKey>>([])
 
     /// The data part waiting for its gzip member, and whether the compressor is at work.
     private struct Compression {
@@ -97,6 +101,7 @@ final class PrometheusEndpoint: HTTPHandler {
         renderer.renderPortraits(state)
         let data = renderer.take()
         let generation = cache.withLock { $0.replaceData(data) }
+        servedKeys.withLock { $0 = Set(state.snapshots.keys) }
         compressLater(data, generation: generation)
     }
 
@@ -237,15 +242,18 @@ final class PrometheusEndpoint: HTTPHandler {
         }
     }
 
-    /// 200 `ready` when every configured app has data for every configured window; otherwise
-    /// 503 naming the app/window pairs without data (the first `readyzListLimit` of them).
+    /// 200 `ready` when every configured app has data for every configured window and that data
+    /// is in the exposition this endpoint serves; otherwise 503 naming the app/window pairs
+    /// without data (the first `readyzListLimit` of them).
     private func readiness() -> HTTPResponse {
         guard let report = attachment.withLock({ $0.status })?.report() else {
             return .text(503, "not ready: not started\n")
         }
-        if report.isReady { return .text(200, "ready\n") }
         if report.jobs.isEmpty { return .text(503, "not ready: no app or window configured\n") }
-        let missing = report.jobs.filter { $0.dataEndDate == nil }.sorted { $0.key < $1.key }.map(\.key.description)
+        let served = servedKeys.withLock { $0 }
+        if report.isReady && report.jobs.allSatisfy({ served.contains($0.key) }) { return .text(200, "ready\n") }
+        let missing = report.jobs.filter { $0.dataEndDate == nil || !served.contains($0.key) }
+            .sorted { $0.key < $1.key }.map(\.key.description)
         var text = "not ready: no data yet for " + missing.prefix(Self.readyzListLimit).joined(separator: ", ")
         if missing.count > Self.readyzListLimit { text += " and \(missing.count - Self.readyzListLimit) more" }
         return .text(503, text + "\n")

@@ -17,7 +17,16 @@ extension PrometheusPlugin {
     /// Paths the plugin serves itself; `metrics_path` may not be one of them.
     static let fixedPaths: Set<String> = ["/", "/healthz", "/readyz"]
 
-    /// Builds the plugin from an `exporters` entry with `type: "prometheus"`:
+    /// Builds the plugin from an `exporters` entry with `type: "prometheus"` (keys: `Configuration.init(config:)`).
+    public static let factory = ExporterFactory(
+        type: configType,
+        summary: "Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /) on its own HTTP server",
+        reading: Configuration.self
+    ) { PrometheusPlugin(name: $0, configuration: $1) }
+}
+
+extension PrometheusPlugin.Configuration: ExporterConfiguration {
+    /// Reads an `exporters` entry with `type: "prometheus"`:
     ///
     /// | key | meaning | default |
     /// | --- | --- | --- |
@@ -28,20 +37,6 @@ extension PrometheusPlugin {
     /// | `header_timeout_seconds` | time to receive a request head, 0.1…3600 s | 10 |
     /// | `event_loop_threads` | 1…16 server threads | 1 |
     /// | `enable_reload` | serve `POST /-/reload` to loopback clients | false |
-    ///
-    /// Names come from `ExporterFactory.instanceName`: `prometheus`, then `prometheus#1`, … for further entries.
-    public static let factory = ExporterFactory(
-        type: configType,
-        summary: "Prometheus text exposition endpoint (/metrics, /healthz, /readyz, /) on its own HTTP server"
-    ) { config, name in
-        guard let configuration = Configuration(config: config) else { return nil }
-        return PrometheusPlugin(name: name, configuration: configuration)
-    }
-}
-
-extension PrometheusPlugin.Configuration {
-    /// Reads the plugin's keys from `config`, recording every problem there with its key path;
-    /// `nil` when any key had a problem. Calls `config.finish()` so unknown keys are reported.
     public init?(config: ConfigObject) {
         let problemsBefore = config.problems.problems.count
         // `type` selected this factory; mark it read in case the caller has not.

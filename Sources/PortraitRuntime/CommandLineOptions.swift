@@ -74,7 +74,8 @@ extension Command {
       --log-level debug|info|warning|error   Override the config's log.level (run and demo).
 
     EXIT STATUS
-      0 clean stop (SIGTERM/SIGINT), 1 runtime failure, 2 usage or config error.
+      0 clean stop (SIGTERM/SIGINT), 1 runtime failure or a stop longer than shutdown.timeout_seconds
+      (default 15 s), 2 usage or config error, 143 (130) a second SIGTERM (SIGINT) during a stop.
     """
 
     /// Parses `arguments` (without the program name).

@@ -76,10 +76,9 @@ public enum Runtime {
         return 0
     }
 
-    /// How long a graceful stop may take before the process exits anyway.
-    static let shutdownTimeout: Duration = .seconds(15)
-
     /// Runs the exporter until SIGTERM/SIGINT. Returns 0 after a clean stop, 2 if it cannot start.
+    /// A stop that takes longer than `shutdown.timeout_seconds` exits 1; a second SIGTERM/SIGINT
+    /// during a stop exits at once with 128 + the signal number (143, 130).
     /// With `reloadFrom` (the config file and the bytes it was loaded from), SIGHUP and
     /// `POST /-/reload` reload it.
     static func runExporter(_ configuration: Configuration, logger: Logger, time: any TimeSource = SystemTimeSource(),
@@ -102,13 +101,17 @@ public enum Runtime {
         }
         let runTask = Task { await service.run() }
         await SignalWatcher().install(onStop: { signal in
-            logger.info("stopping", ["signal": signal == SIGTERM ? "SIGTERM" : "SIGINT"])
+            // Read now: a reload may have changed it.
+            let timeout = service.configuration.shutdown.timeout
+            logger.info("stopping", ["signal": SignalWatcher.name(signal), "timeout_seconds": formatSeconds(timeout)])
             runTask.cancel()
             // A stop that hangs (a plugin that cannot flush) must not keep the process alive.
-            DispatchQueue.global().asyncAfter(deadline: .now() + shutdownTimeout.seconds) {
-                logger.error("graceful stop took longer than \(Int(shutdownTimeout.seconds)) s; exiting")
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout.seconds) {
+                logger.error("graceful stop took longer than \(formatSeconds(timeout)) s (shutdown.timeout_seconds); exiting", ["status": "1"])
                 _exit(1)
             }
+        }, onRepeatedStop: { signal in
+            logger.warning("second \(SignalWatcher.name(signal)) during the graceful stop; exiting at once", ["status": String(128 + signal)])
         }, onHangup: {
             logger.info("SIGHUP: reopening outputs" + (reloader == nil ? "" : " and reloading the config"))
             if let reloader { _ = reloader.reload(trigger: "SIGHUP") }
@@ -129,6 +132,12 @@ public enum Runtime {
         await service.stop()
         logger.info("stopped")
         return 0
+    }
+
+    /// Seconds as the config writes them: `15`, `0.5`.
+    static func formatSeconds(_ duration: Duration) -> String {
+        let seconds = duration.seconds
+        return seconds.rounded() == seconds ? String(Int64(seconds)) : String(seconds)
     }
 
     static func writeError(_ text: String) {

@@ -8,7 +8,16 @@ extension StatsDPlugin {
     /// Allowed `interval_seconds` and `resolve_interval_seconds`: 0 (off) or 1 s … 1 day.
     public static let intervalRange = 0.0...86_400.0
 
-    /// Builds the plugin from an `exporters` entry with `type: "statsd"`:
+    /// Builds the plugin from an `exporters` entry with `type: "statsd"` (keys: `Configuration.init(config:)`).
+    public static let factory = ExporterFactory(
+        type: configType,
+        summary: "StatsD gauges over UDP (dogstatsd, influx, graphite or plain lines), re-sent periodically",
+        reading: Configuration.self
+    ) { StatsDPlugin(name: $0, configuration: $1) }
+}
+
+extension StatsDPlugin.Configuration: ExporterConfiguration {
+    /// Reads an `exporters` entry with `type: "statsd"`:
     ///
     /// | key | meaning | default |
     /// | --- | --- | --- |
@@ -19,20 +28,6 @@ extension StatsDPlugin {
     /// | `interval_seconds` | resend period, 1…86400 s; 0 = send only on new data | 60 |
     /// | `max_name_bytes` | limit for names and tag values, 16…4096 bytes (see `StatsDLineEncoder`) | 127 |
     /// | `resolve_interval_seconds` | host name re-resolution period, 1…86400 s; 0 = resolve once | 60 |
-    ///
-    /// Names come from `ExporterFactory.instanceName`: `statsd`, then `statsd#1`, … for further entries.
-    public static let factory = ExporterFactory(
-        type: configType,
-        summary: "StatsD gauges over UDP (dogstatsd, influx, graphite or plain lines), re-sent periodically"
-    ) { config, name in
-        guard let configuration = Configuration(config: config) else { return nil }
-        return StatsDPlugin(name: name, configuration: configuration)
-    }
-}
-
-extension StatsDPlugin.Configuration {
-    /// Reads the plugin's keys from `config`, recording every problem there with its key path;
-    /// `nil` when any key had a problem. Calls `config.finish()` so unknown keys are reported.
     public init?(config: ConfigObject) {
         let problemsBefore = config.problems.problems.count
 

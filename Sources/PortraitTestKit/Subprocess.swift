@@ -114,6 +114,7 @@ public final class RunningProcess: @unchecked Sendable {
     public var standardOutput: String { lock.withLock { stdoutText } }
     public var standardError: String { lock.withLock { stderrText } }
     public var pid: Int32 { process.processIdentifier }
+    /// Whether the process has not exited yet.
     public var isRunning: Bool { process.isRunning }
 
     /// Waits (real time) until standard output contains `text`; returns whether it did.

@@ -5,7 +5,7 @@ import Testing
 extension DeploySuite {
     /// deploy/prometheus checked by promtool, and the alert rules kept in step with their unit tests,
     /// the Kubernetes PrometheusRule and the README runbook.
-    @Suite("Prometheus config and alert rules", .timeLimit(.minutes(2)))
+    @Suite("Prometheus config and alert rules", .timeLimit(.minutes(5)))
     struct AlertRuleTests {
         @Test("promtool check config passes on deploy/prometheus/prometheus.yml (and its rule file)")
         func checkConfig() async throws {

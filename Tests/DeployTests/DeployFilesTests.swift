@@ -6,7 +6,7 @@ extension DeploySuite {
     /// deploy/systemd, deploy/kubernetes, deploy/docker and deploy/logs: the shipped configs pass the
     /// exporter's own check-config, the manifests hang together, and every tool that can check a file
     /// here does (systemd-analyze; vector and fluent-bit only where installed: Debian has neither).
-    @Suite("systemd, Kubernetes, Docker and log-shipper files", .timeLimit(.minutes(2)))
+    @Suite("systemd, Kubernetes, Docker and log-shipper files", .timeLimit(.minutes(5)))
     struct DeployFilesTests {
         static let binary = RunningProcess.builtProduct("wechat-portrait-exporter")
 

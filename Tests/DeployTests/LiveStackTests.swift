@@ -7,7 +7,7 @@ extension DeploySuite {
     /// connections), scraped by a real Prometheus that runs the shipped scrape config and alert
     /// rules; every dashboard query and every alert expression is evaluated through Prometheus's HTTP
     /// API against that data.
-    @Suite("Dashboards and alert rules against a real Prometheus", .timeLimit(.minutes(3)))
+    @Suite("Dashboards and alert rules against a real Prometheus", .timeLimit(.minutes(5)))
     struct LiveStackTests {
         static let exporterBinary = RunningProcess.builtProduct("wechat-portrait-exporter")
 

@@ -7,7 +7,7 @@ import WeChatSimulator
 
 /// Simulator → exporter with all three plugins → the same numbers at /metrics, in the JSON-lines
 /// file and at a real UDP listener (dogstatsd), from one fetch per app and window.
-@Suite("End to end: all plugins", .timeLimit(.minutes(1)))
+@Suite("End to end: all plugins", .timeLimit(.minutes(5)))
 struct AllPluginsTests {
     /// (app, window, segment, dimension, bucket name, bucket id or "-") → value.
     typealias Table = [String: UInt64]

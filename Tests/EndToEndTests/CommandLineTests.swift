@@ -5,7 +5,7 @@ import PortraitTestKit
 import Testing
 
 /// The executable itself, as a user runs it.
-@Suite("Command line", .timeLimit(.minutes(2)))
+@Suite("Command line", .timeLimit(.minutes(5)))
 struct CommandLineTests {
     static let binary = RunningProcess.builtProduct("wechat-portrait-exporter")
 

@@ -7,7 +7,7 @@ import WeChatSimulator
 
 /// `wechat-portrait-exporter simulate --faults FILE` and the admin API of the running simulator,
 /// as a person uses them: the built binary, real sockets, the real clock.
-@Suite("Faults: simulate --faults and the admin API", .timeLimit(.minutes(1)))
+@Suite("Faults: simulate --faults and the admin API", .timeLimit(.minutes(5)))
 struct FaultCommandLineTests {
     static let binary = RunningProcess.builtProduct("wechat-portrait-exporter")
     static let shop = SimulatedApp.demoShop

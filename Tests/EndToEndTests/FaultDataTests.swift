@@ -6,7 +6,7 @@ import WeChatSimulator
 
 /// Answers that are odd but valid: not failures. The exposition must stay valid (strict parser,
 /// and `promtool check metrics` when installed) and hold exactly the upstream's values.
-@Suite("Faults: odd but valid data", .timeLimit(.minutes(1)))
+@Suite("Faults: odd but valid data", .timeLimit(.minutes(5)))
 struct FaultDataTests {
     struct DataCase: Sendable, CustomTestStringConvertible {
         var name: String

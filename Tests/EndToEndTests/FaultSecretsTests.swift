@@ -10,7 +10,7 @@ import WeChatSimulator
 /// any log line, any `/metrics` scrape of either Prometheus plugin, the JSON-lines file, the StatsD
 /// datagrams, the landing page, `/readyz` or `/healthz`, even when WeChat's error message or an
 /// error page echoes them.
-@Suite("Faults: no secret leaks", .timeLimit(.minutes(2)))
+@Suite("Faults: no secret leaks", .timeLimit(.minutes(5)))
 struct FaultSecretsTests {
     static let shop = SimulatedApp.demoShop, news = SimulatedApp.demoNews
 

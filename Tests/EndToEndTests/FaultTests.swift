@@ -246,7 +246,7 @@ extension Fault {
     }
 }
 
-@Suite("Faults: upstream failures", .timeLimit(.minutes(2)))
+@Suite("Faults: upstream failures", .timeLimit(.minutes(5)))
 struct FaultTests {
     static let faultStart = "2026-03-02 10:00"
     static let faultEnd = "2026-03-02 11:00"

@@ -7,7 +7,7 @@ import WeChatSimulator
 /// Slow and silent upstreams. These need the real URLSession deadline, so the exporter runs with
 /// `upstream.timeout_seconds` 1 and the fault hits only the first call of each of one app's jobs:
 /// about one real second per test.
-@Suite("Faults: slow and hung upstream", .timeLimit(.minutes(1)))
+@Suite("Faults: slow and hung upstream", .timeLimit(.minutes(5)))
 struct FaultTimeoutTests {
     static let shop = SimulatedApp.demoShop, news = SimulatedApp.demoNews
 

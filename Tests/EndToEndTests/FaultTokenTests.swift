@@ -6,7 +6,7 @@ import WeChatSimulator
 
 /// Tokens revoked (40001) or expired (42001) behind the exporter's back, while its cache still
 /// holds them: one token call per app and one retry per call, however many jobs and plugins wait.
-@Suite("Faults: tokens", .timeLimit(.minutes(1)))
+@Suite("Faults: tokens", .timeLimit(.minutes(5)))
 struct FaultTokenTests {
     enum TokenFault: String, CaseIterable, Sendable {
         case invalidate, expire

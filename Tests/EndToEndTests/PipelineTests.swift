@@ -8,7 +8,7 @@ import WeChatSimulator
 
 /// Simulator → exporter (the real config path, token cache, scheduler, URLSession transport) →
 /// Prometheus endpoint → a scrape over loopback.
-@Suite("End to end", .timeLimit(.minutes(1)))
+@Suite("End to end", .timeLimit(.minutes(5)))
 struct PipelineTests {
     final class Pipeline: Sendable {
         let time = ManualTimeSource(china: "2026-03-01 12:00")

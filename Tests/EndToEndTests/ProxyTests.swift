@@ -7,7 +7,7 @@ import Testing
 import WeChatSimulator
 
 /// Operators behind corporate proxies set HTTPS_PROXY/HTTP_PROXY: the exporter must honour them.
-@Suite("Proxy", .timeLimit(.minutes(1)))
+@Suite("Proxy", .timeLimit(.minutes(5)))
 struct ProxyTests {
     /// A forward proxy in front of the simulator: it records absolute-form targets and answers them.
     final class RecordingProxy: Sendable {

@@ -8,7 +8,7 @@ import WeChatSimulator
 
 /// Config reload: a valid new config is applied without dropping the token cache or the snapshots
 /// of apps that stay; an invalid one is rejected and the old one keeps running.
-@Suite("Config reload", .timeLimit(.minutes(1)))
+@Suite("Config reload", .timeLimit(.minutes(5)))
 struct ReloadTests {
     static let blog = SimulatedApp(appid: "wx0b1c2d3e4f5a6b7c", secret: "blog-secret-0123456789", name: "blog")
 

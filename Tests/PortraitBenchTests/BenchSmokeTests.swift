@@ -5,7 +5,7 @@ import Testing
 /// A quick run of the benchmark tool (1k series, 1 s wrk runs, no pushgateway): it starts, its
 /// sections produce figures and the JSON is written. The rows that need wrk are checked only
 /// when wrk is installed; the tool itself skips them with an install hint otherwise.
-@Suite("portrait-bench smoke run", .serialized, .timeLimit(.minutes(3)))
+@Suite("portrait-bench smoke run", .serialized, .timeLimit(.minutes(5)))
 struct BenchSmokeTests {
     @Test("--quick writes render, decode and scrape figures")
     func quickRun() async throws {

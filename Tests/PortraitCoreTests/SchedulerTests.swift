@@ -7,7 +7,7 @@ import WeChatSimulator
 
 /// The scheduler against the simulator over loopback, with a manual clock: a day of scheduling
 /// runs in milliseconds, and the simulator counts every upstream call.
-@Suite("Scheduler", .timeLimit(.minutes(1)))
+@Suite("Scheduler", .timeLimit(.minutes(5)))
 struct SchedulerTests {
     final class Harness: Sendable {
         let time: ManualTimeSource

@@ -5,7 +5,7 @@ import Testing
 import WeChatSimulator
 
 /// The token cache and the fetcher against the simulator over loopback, with a manual clock.
-@Suite("Token cache and fetcher", .timeLimit(.minutes(1)))
+@Suite("Token cache and fetcher", .timeLimit(.minutes(5)))
 struct TokenCacheTests {
     let time = ManualTimeSource(china: "2026-03-01 12:00")
     let sink = RecordingLogSink()

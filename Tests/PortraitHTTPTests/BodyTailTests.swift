@@ -5,7 +5,7 @@ import Testing
 /// A response whose body comes in two parts (`body` then `bodyTail`, one vectored write).
 /// On the main actor: the test client blocks its thread in socket calls, which must not be one
 /// of the cooperative pool's few threads (other suites' tasks run there in parallel).
-@Suite("HTTPResponse.bodyTail over loopback", .timeLimit(.minutes(1)))
+@Suite("HTTPResponse.bodyTail over loopback", .timeLimit(.minutes(5)))
 @MainActor
 struct BodyTailTests {
     nonisolated static let tail: [UInt8] = Array("# the tail\nup 1\n".utf8)

@@ -11,7 +11,7 @@ final class ServerHolder: Sendable {
 
 /// On the main actor, like `HostileClientTests`: the tests block in socket calls, which on the
 /// cooperative pool (a thread per core) would starve other suites' async tests.
-@Suite("HTTPServer over loopback sockets", .timeLimit(.minutes(1)))
+@Suite("HTTPServer over loopback sockets", .timeLimit(.minutes(5)))
 @MainActor
 struct HTTPServerTests {
     @Test func getReturnsBodyWithContentLength() throws {

@@ -10,7 +10,7 @@ import Testing
 /// On the main actor: these tests block their thread in socket calls and sleeps, and Swift's
 /// cooperative pool has only one thread per core (two here), so run there they would starve the
 /// async tests of other suites running in parallel. The main thread is free for it.
-@Suite("HTTPServer against hostile clients", .timeLimit(.minutes(2)))
+@Suite("HTTPServer against hostile clients", .timeLimit(.minutes(5)))
 @MainActor
 struct HostileClientTests {
     // MARK: Slowloris

@@ -5,7 +5,7 @@ import PortraitTestKit
 import Testing
 @testable import PortraitJSONL
 
-@Suite("TCP output against real loopback listeners", .timeLimit(.minutes(1)))
+@Suite("TCP output against real loopback listeners", .timeLimit(.minutes(5)))
 struct TCPOutputTests {
     static let base = Fixtures.fetchedAt
 

@@ -32,7 +32,7 @@ struct GzipCodecTests {
         #expect(Gzip.decompress(Gzip.compress([UInt8](repeating: 65, count: 10_000)), limit: 100) == nil)
     }
 
-    @Test("gzip -d reads a multi-member stream", .timeLimit(.minutes(1)))
+    @Test("gzip -d reads a multi-member stream", .timeLimit(.minutes(5)))
     func gzipTool() async throws {
         guard let gzip = ExternalTool.locate("gzip") else { return }
         let text = "wechat_portrait_users{app=\"shop\",bucket=\"广东省\"} 215\n"
@@ -78,7 +78,7 @@ struct AcceptEncodingTests {
     }
 }
 
-@Suite("gzip /metrics over loopback", .serialized, .timeLimit(.minutes(1)))
+@Suite("gzip /metrics over loopback", .serialized, .timeLimit(.minutes(5)))
 struct GzipEndpointTests {
     struct Running {
         let plugin: PrometheusPlugin
@@ -218,7 +218,7 @@ struct GzipEndpointTests {
         #expect(after == counts)
     }
 
-    @Test("a real Prometheus scrapes the gzip copy", .timeLimit(.minutes(2)))
+    @Test("a real Prometheus scrapes the gzip copy", .timeLimit(.minutes(5)))
     func prometheusScrape() async throws {
         guard let prometheus = ExternalTool.require("prometheus", package: "prometheus",
                                                     purpose: "scrape the gzip exposition with a real Prometheus") else { return }

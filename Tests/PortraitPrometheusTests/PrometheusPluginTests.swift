@@ -6,7 +6,7 @@ import Testing
 @testable import PortraitPrometheus
 
 /// End-to-end over loopback: a real plugin, a real server, a blocking socket client.
-@Suite("Prometheus plugin over loopback", .serialized, .timeLimit(.minutes(1)))
+@Suite("Prometheus plugin over loopback", .serialized, .timeLimit(.minutes(5)))
 struct PrometheusPluginTests {
     /// A running plugin on 127.0.0.1 with a free port, its board and its port.
     struct Running {
@@ -128,13 +128,26 @@ struct PrometheusPluginTests {
         #expect(before.text.contains("blog/1d"))
         #expect(before.text.contains("shop/7d"))
 
+        func state(_ apps: [AppIdentity]) -> PortraitState {
+            Fixtures.state(apps.flatMap { app in Self.windows.map { Fixtures.snapshot(app, $0, Fixtures.smallPortrait()) } },
+                           apps: Self.apps, windows: Self.windows)
+        }
         Fixtures.markAllSucceeded(running.board, apps: [Fixtures.shop], windows: Self.windows)
+        await running.plugin.publish(state([Fixtures.shop]))
         let partial = try await running.get("/readyz")
         #expect(partial.status == 503)
         #expect(partial.text.contains("blog/7d"))
         #expect(!partial.text.contains("shop"))
 
+        // The board knows of blog's data before its state reaches the plugin: /readyz waits for
+        // the exposition, so a 200 always means the next scrape has every series.
         Fixtures.markAllSucceeded(running.board, apps: [Fixtures.blog], windows: Self.windows)
+        let boardOnly = try await running.get("/readyz")
+        #expect(boardOnly.status == 503)
+        #expect(boardOnly.text.contains("blog/1d") && boardOnly.text.contains("blog/7d"))
+        #expect(!boardOnly.text.contains("shop"))
+
+        await running.plugin.publish(state([Fixtures.shop, Fixtures.blog]))
         let after = try await running.get("/readyz")
         let metrics = try ExpositionParser.parse(try await running.get("/metrics").body)
         await running.plugin.stop()
@@ -142,6 +155,7 @@ struct PrometheusPluginTests {
         #expect(metrics.value("wechat_portrait_ready") == "1")
         #expect(metrics.samples("wechat_portrait_up").allSatisfy { $0.value == "1" })
         #expect(metrics.samples("wechat_portrait_last_success_timestamp_seconds").count == 4)
+        #expect(metrics.samples("wechat_portrait_data_end_timestamp_seconds").count == 4)
     }
 
     @Test("landing page links the endpoints and HTML-escapes app names")

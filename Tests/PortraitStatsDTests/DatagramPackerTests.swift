@@ -82,7 +82,7 @@ struct DatagramPackerTests {
     }
 
     @Test("random mixed-length lines: no datagram over the limit, count within one of ⌈total/max⌉",
-          .timeLimit(.minutes(1)), arguments: sizes)
+          .timeLimit(.minutes(5)), arguments: sizes)
     func randomMixed(maxPayload: Int) async {
         var generator = SplitMix64(seed: UInt64(maxPayload))
         for round in 0..<40 {
@@ -97,7 +97,7 @@ struct DatagramPackerTests {
         }
     }
 
-    @Test("random lines up to half or all of a datagram: close to a proven minimum", .timeLimit(.minutes(1)), arguments: sizes)
+    @Test("random lines up to half or all of a datagram: close to a proven minimum", .timeLimit(.minutes(5)), arguments: sizes)
     func randomLong(maxPayload: Int) async {
         var generator = SplitMix64(seed: UInt64(maxPayload) &+ 1)
         for round in 0..<12 {
@@ -117,7 +117,7 @@ struct DatagramPackerTests {
         }
     }
 
-    @Test("real snapshot lines in every dialect", .timeLimit(.minutes(1)), arguments: sizes)
+    @Test("real snapshot lines in every dialect", .timeLimit(.minutes(5)), arguments: sizes)
     func realSnapshots(maxPayload: Int) async {
         for dialect in StatsDDialect.allCases {
             for (seed, cities) in [(1, 5), (2, 40), (3, 120), (4, 300), (5, 600)] {
@@ -138,7 +138,7 @@ struct DatagramPackerTests {
         }
     }
 
-    @Test("adversarial lengths keep the proved bound", .timeLimit(.minutes(1)), arguments: sizes)
+    @Test("adversarial lengths keep the proved bound", .timeLimit(.minutes(5)), arguments: sizes)
     func adversarial(maxPayload: Int) async {
         var generator = SplitMix64(seed: 99)
         let half = maxPayload / 2

@@ -72,18 +72,18 @@ struct StatsDPluginTests {
         #expect(statistics.droppedLines == 0)
     }
 
-    @Test("an IPv4 listener receives exactly the snapshot's values", .timeLimit(.minutes(1)), arguments: StatsDDialect.allCases)
+    @Test("an IPv4 listener receives exactly the snapshot's values", .timeLimit(.minutes(5)), arguments: StatsDDialect.allCases)
     func receivesIPv4(dialect: StatsDDialect) async throws {
         try await receivesExactly(host: "127.0.0.1", dialect: dialect)
     }
 
-    @Test("an IPv6 listener receives exactly the snapshot's values", .timeLimit(.minutes(1)), .enabled(if: UDPListener.ipv6Available),
+    @Test("an IPv6 listener receives exactly the snapshot's values", .timeLimit(.minutes(5)), .enabled(if: UDPListener.ipv6Available),
           arguments: StatsDDialect.allCases)
     func receivesIPv6(dialect: StatsDDialect) async throws {
         try await receivesExactly(host: "::1", dialect: dialect)
     }
 
-    @Test("datagrams respect max_packet_bytes on the wire", .timeLimit(.minutes(1)), arguments: [512, 1432, 8932])
+    @Test("datagrams respect max_packet_bytes on the wire", .timeLimit(.minutes(5)), arguments: [512, 1432, 8932])
     func packetSizes(maxPacketBytes: Int) async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -100,7 +100,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("the prepared datagrams are re-sent after the interval, not before", .timeLimit(.minutes(1)))
+    @Test("the prepared datagrams are re-sent after the interval, not before", .timeLimit(.minutes(5)))
     func resend() async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -126,7 +126,7 @@ struct StatsDPluginTests {
         #expect(harness.time.sleeperCount == 0)
     }
 
-    @Test("interval 0 sends only on publish", .timeLimit(.minutes(1)))
+    @Test("interval 0 sends only on publish", .timeLimit(.minutes(5)))
     func noResend() async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -140,7 +140,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("a closed port: sending goes on, errors are counted and logged once, and it recovers", .timeLimit(.minutes(1)))
+    @Test("a closed port: sending goes on, errors are counted and logged once, and it recovers", .timeLimit(.minutes(5)))
     func closedPortRecovers() async throws {
         // A port nobody listens on (bound, then released).
         let probe = try UDPListener()
@@ -189,7 +189,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("an unresolvable host counts resolve errors, logs once and keeps publishing", .timeLimit(.minutes(1)))
+    @Test("an unresolvable host counts resolve errors, logs once and keeps publishing", .timeLimit(.minutes(5)))
     func unresolvable() async throws {
         let harness = try await Self.start(StatsDPlugin.Configuration(address: try StatsDAddress(parsing: "no-such-host.invalid:8125"), interval: .seconds(60)))
         #expect(await harness.time.waitForSleepers(1))
@@ -210,7 +210,7 @@ struct StatsDPluginTests {
         await eventually(timeout) { semaphore.wait(timeout: .now()) == .success }
     }
 
-    @Test("a hanging resolver never blocks publish; waiting flushes collapse to the newest", .timeLimit(.minutes(1)))
+    @Test("a hanging resolver never blocks publish; waiting flushes collapse to the newest", .timeLimit(.minutes(5)))
     func hangingResolver() async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -251,7 +251,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("a publish sends only snapshots that are new or changed; an identical re-fetch sends nothing", .timeLimit(.minutes(1)))
+    @Test("a publish sends only snapshots that are new or changed; an identical re-fetch sends nothing", .timeLimit(.minutes(5)))
     func sendsOnlyChanges() async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -283,7 +283,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("stop returns in bounded time while the resolver hangs", .timeLimit(.minutes(1)))
+    @Test("stop returns in bounded time while the resolver hangs", .timeLimit(.minutes(5)))
     func stopWhileResolving() async throws {
         let release = DispatchSemaphore(value: 0)
         let resolver = StatsDResolver { (_: String) throws(StatsDResolver.Failure) -> [String] in
@@ -306,7 +306,7 @@ struct StatsDPluginTests {
         #expect(harness.time.sleeperCount == 0)
     }
 
-    @Test("a host name is resolved (localhost), whichever address family it lists first", .timeLimit(.minutes(1)))
+    @Test("a host name is resolved (localhost), whichever address family it lists first", .timeLimit(.minutes(5)))
     func hostName() async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -325,7 +325,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("the host name is resolved again after resolve_interval_seconds (injected clock)", .timeLimit(.minutes(1)))
+    @Test("the host name is resolved again after resolve_interval_seconds (injected clock)", .timeLimit(.minutes(5)))
     func reResolve() async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -347,7 +347,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("self-metrics: names, kinds and the exporter label", .timeLimit(.minutes(1)))
+    @Test("self-metrics: names, kinds and the exporter label", .timeLimit(.minutes(5)))
     func selfMetrics() async throws {
         let listener = try UDPListener()
         defer { listener.close() }
@@ -374,7 +374,7 @@ struct StatsDPluginTests {
         await harness.plugin.stop()
     }
 
-    @Test("stop is bounded and idempotent; publish after stop is harmless", .timeLimit(.minutes(1)))
+    @Test("stop is bounded and idempotent; publish after stop is harmless", .timeLimit(.minutes(5)))
     func stopTwice() async throws {
         let harness = try await Self.start(StatsDPlugin.Configuration(address: StatsDAddress(host: "127.0.0.1", port: 9), interval: .seconds(60)))
         await harness.plugin.stop()

@@ -125,7 +125,7 @@ import Testing
         #expect(alpha["faults_applied"]?.integerValue == 1)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     @MainActor
     func overRealSocketsFromLoopback() throws {
         let fixture = Fixture()
@@ -148,7 +148,7 @@ import Testing
 /// interface of this machine is refused, while the WeChat endpoints still answer it.
 /// On the main actor: the exchanges block their thread in socket calls, which must not be one
 /// of the cooperative pool's few threads (other suites' tasks run there in parallel).
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(5)))
 @MainActor
 struct AdminAPINetworkTests {
     @Test func refusedThroughANonLoopbackInterface() throws {

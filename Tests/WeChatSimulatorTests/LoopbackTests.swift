@@ -8,7 +8,7 @@ import Testing
 /// The simulator served over real loopback sockets by `PortraitHTTP`.
 /// On the main actor: `socketRequest` blocks its thread in socket calls, which must not be one
 /// of the cooperative pool's few threads (other suites' tasks run there in parallel).
-@Suite(.serialized, .timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 @MainActor
 struct LoopbackTests {
     /// Starts a simulator on 127.0.0.1 with an ephemeral port, runs `body`, stops the server.

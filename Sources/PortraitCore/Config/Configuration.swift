@@ -44,10 +44,21 @@ public struct TokenSettings: Sendable, Equatable {
     public init() {}
 }
 
+/// How the process stops on SIGTERM/SIGINT.
+public struct ShutdownSettings: Sendable, Equatable {
+    /// Allowed `shutdown.timeout_seconds`.
+    public static let timeoutRange = 0.1...3_600.0
+    /// How long a graceful stop may take (plugins flushing included) before the process exits 1
+    /// anyway. Read when the stop begins, so a reload changes it.
+    public var timeout: Duration = .seconds(15)
+    public init() {}
+}
+
 /// The whole validated configuration.
 public struct Configuration: Sendable {
     public var upstream = UpstreamSettings()
     public var token = TokenSettings()
+    public var shutdown = ShutdownSettings()
     public var schedule = SchedulePolicy()
     public var apps: [AppCredentials] = []
     public var windows: [Window] = Window.allCases
@@ -112,6 +123,11 @@ public struct Configuration: Sendable {
         if let scheduleObject = root.object("schedule") {
             readSchedule(scheduleObject)
             scheduleObject.finish()
+        }
+
+        if let shutdownObject = root.object("shutdown") {
+            if let timeout = shutdownObject.seconds("timeout_seconds", in: ShutdownSettings.timeoutRange) { shutdown.timeout = timeout }
+            shutdownObject.finish()
         }
 
         if let logObject = root.object("log") {
