@@ -120,7 +120,7 @@ extension TestConnection {
     func readLastResponse(head: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) throws -> TestHTTPResponse {
         let response = try readResponse(head: head)
         #expect(response.header("Connection") == "close", sourceLocation: sourceLocation)
-        #expect(try waitForClose(timeout: .seconds(5)) == .closed(data: 0), sourceLocation: sourceLocation)
+        #expect(try waitForClose(timeout: .seconds(30)) == .closed(data: 0), sourceLocation: sourceLocation)
         return response
     }
 }
@@ -175,6 +175,6 @@ func expectTurnedAwayAtTheCap(_ server: HTTPServer, port: UInt16, rejected: Int 
         #expect(response.status == 503, sourceLocation: sourceLocation)
         #expect(response.text == "too many connections\n", sourceLocation: sourceLocation)
     }
-    #expect(try newcomer.waitForClose(timeout: .seconds(5)) == .closed(data: 0), sourceLocation: sourceLocation)
+    #expect(try newcomer.waitForClose(timeout: .seconds(30)) == .closed(data: 0), sourceLocation: sourceLocation)
     #expect(eventually { server.stats().connectionsRejected == rejected }, sourceLocation: sourceLocation)
 }
