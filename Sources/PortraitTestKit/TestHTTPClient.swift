@@ -33,22 +33,16 @@ public enum TestHTTPClient {
         try await OffPool.run { try blockingExchange(port: port, request: request, timeoutSeconds: timeoutSeconds) }
     }
 
+    /// Opens a connection to 127.0.0.1:`port` that sends nothing (a silent client, e.g. to fill
+    /// the server's connection cap) and returns its descriptor; close it with `close(_:)`.
+    public static func openSilentConnection(port: UInt16, timeoutSeconds: Int = 20) async throws -> Int32 {
+        try await OffPool.run { try blockingConnect(port: port, timeoutSeconds: timeoutSeconds) }
+    }
+
     /// `exchange` on the calling thread: only for threads that may block (never from a task).
     public static func blockingExchange(port: UInt16, request: String, timeoutSeconds: Int) throws -> [UInt8] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestHTTPError(description: "socket: errno \(errno)") }
+        let fd = try blockingConnect(port: port, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw TestHTTPError(description: "connect to port \(port): errno \(errno)") }
         let bytes = Array(request.utf8)
         var sent = 0
         while sent < bytes.count {
@@ -71,6 +65,29 @@ public enum TestHTTPClient {
             received.append(contentsOf: buffer[0..<n])
         }
         return received
+    }
+
+    /// A connected TCP socket to 127.0.0.1:`port` whose reads and writes time out after
+    /// `timeoutSeconds` (blocking: off the cooperative pool only).
+    static func blockingConnect(port: UInt16, timeoutSeconds: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestHTTPError(description: "socket: errno \(errno)") }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw TestHTTPError(description: "connect to port \(port): errno \(code)")
+        }
+        return fd
     }
 
     public static func parse(_ raw: [UInt8], isHead: Bool) throws -> TestHTTPResponse {
