@@ -36,12 +36,12 @@ public enum TestHTTPClient {
     /// Opens a connection to 127.0.0.1:`port` that sends nothing (a silent client, e.g. to fill
     /// the server's connection cap) and returns its descriptor; close it with `close(_:)`.
     public static func openSilentConnection(port: UInt16, timeoutSeconds: Int = 20) async throws -> Int32 {
-        try await OffPool.run { try blockingConnect(port: port, timeoutSeconds: timeoutSeconds) }
+        try await OffPool.run { try blockingConnect(port: port, timeout: .seconds(timeoutSeconds)) }
     }
 
     /// `exchange` on the calling thread: only for threads that may block (never from a task).
     public static func blockingExchange(port: UInt16, request: String, timeoutSeconds: Int) throws -> [UInt8] {
-        let fd = try blockingConnect(port: port, timeoutSeconds: timeoutSeconds)
+        let fd = try blockingConnect(port: port, timeout: .seconds(timeoutSeconds))
         defer { close(fd) }
         let bytes = Array(request.utf8)
         var sent = 0
@@ -67,25 +67,27 @@ public enum TestHTTPClient {
         return received
     }
 
-    /// A connected TCP socket to 127.0.0.1:`port` whose reads and writes time out after
-    /// `timeoutSeconds` (blocking: off the cooperative pool only).
-    static func blockingConnect(port: UInt16, timeoutSeconds: Int) throws -> Int32 {
+    /// A TCP socket connected to `host` (an IPv4 address, loopback by default) and `port`, whose
+    /// reads and writes time out after `timeout`. Blocking: only for threads that may block (never
+    /// from a task). The caller closes it.
+    public static func blockingConnect(host: String = "127.0.0.1", port: UInt16, timeout: Duration) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestHTTPError(description: "socket: errno \(errno)") }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let (seconds, attoseconds) = timeout.components
+        var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
             let code = errno
             close(fd)
-            throw TestHTTPError(description: "connect to port \(port): errno \(code)")
+            throw TestHTTPError(description: "connect to \(host):\(port): errno \(code)")
         }
         return fd
     }

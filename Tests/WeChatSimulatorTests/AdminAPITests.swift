@@ -2,6 +2,7 @@ import Glibc
 import Foundation
 import PortraitCore
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 @testable import WeChatSimulator
 
@@ -189,19 +190,8 @@ struct AdminAPINetworkTests {
 
     /// Sends `request` to host:port and reads until the server closes (5 s receive timeout).
     static func exchange(host: String, port: UInt16, _ request: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SocketClient.Failure.socket(errno) }
+        let fd = try TestHTTPClient.blockingConnect(host: host, port: port, timeout: .seconds(5))
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr(host)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw SocketClient.Failure.connect(errno) }
         let bytes = Array(request.utf8)
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var received: [UInt8] = []

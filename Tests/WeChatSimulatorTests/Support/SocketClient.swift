@@ -1,5 +1,6 @@
 import Glibc
 import Foundation
+import PortraitTestKit
 
 /// A minimal blocking HTTP/1.1 client for loopback tests: one request per connection, a receive
 /// timeout on the socket (SO_RCVTIMEO) so that nothing can hang a test.
@@ -17,7 +18,7 @@ struct SocketClient {
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    enum Failure: Error { case socket(Int32), connect(Int32), send(Int32) }
+    enum Failure: Error { case send(Int32) }
 
     var port: UInt16
     /// Receive timeout in seconds.
@@ -25,19 +26,8 @@ struct SocketClient {
 
     /// Sends one request with `Connection: close` and reads the answer.
     func send(method: String, target: String, body: [UInt8] = []) throws -> Response {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure.socket(errno) }
+        let fd = try TestHTTPClient.blockingConnect(port: port, timeout: .milliseconds(Int64(timeout * 1000)))
         defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure.connect(errno) }
 
         var request = Array("\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".utf8)
         if !body.isEmpty || method == "POST" {
