@@ -125,6 +125,47 @@ struct TokenCacheTests {
         }
     }
 
+    @Test("the status board learns when each cached token expires (never the token): on refresh, invalidation, restart; not for token files")
+    func expiryOnTheBoard() async throws {
+        let upstream = try SimulatedUpstream(time: time)
+        defer { upstream.stop() }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("token-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: tokenFile) }
+        try "central-static-token".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let app = SimulatedUpstream.credentials(.demoShop)
+        let central = AppCredentials(identity: AppIdentity(name: "central", appid: "wx1111111111111111"), secret: nil, tokenSource: .file(path: tokenFile))
+        func board() -> StatusBoard {
+            StatusBoard(apps: [AppIdentity(name: "shop", appid: SimulatedApp.demoShop.appid), central.identity], windows: [.day1], startedAt: time.now())
+        }
+
+        let status = board()
+        let cache = TokenCache(client: upstream.client(), time: time, persistPath: path, status: status, logger: logger)
+        #expect(status.report().tokenExpiry.isEmpty)
+        let first = try await cache.token(for: app)
+        #expect(first.expiresAt == time.now().addingTimeInterval(7200))
+        #expect(status.report().tokenExpiry == ["shop": first.expiresAt])
+        _ = try await cache.token(for: central)
+        #expect(status.report().tokenExpiry == ["shop": first.expiresAt], "a token file's expiry is unknown")
+        #expect(!String(describing: status.report()).contains(first.value))
+
+        // A restart with the persisted token: known before any token call.
+        let restartedStatus = board()
+        let restarted = TokenCache(client: upstream.client(), time: time, persistPath: path, status: restartedStatus, logger: logger)
+        #expect(try await restarted.token(for: app) == first)
+        #expect(restartedStatus.report().tokenExpiry == ["shop": first.expiresAt])
+        #expect(upstream.calls.stableToken == 1)
+
+        // Invalidated: nothing cached, nothing shown; the next refresh shows the new expiry.
+        await restarted.invalidate(app: app, token: first.value)
+        #expect(restartedStatus.report().tokenExpiry.isEmpty)
+        time.set(time.now().addingTimeInterval(60))
+        let second = try await restarted.token(for: app)
+        #expect(restartedStatus.report().tokenExpiry == ["shop": second.expiresAt])
+        #expect(second.expiresAt > time.now())
+    }
+
     @Test("40001 on the portrait call: one token refresh and one retry")
     func tokenRejectedOnce() async throws {
         try await withUpstream { upstream in
