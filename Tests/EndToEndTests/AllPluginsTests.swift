@@ -1,6 +1,5 @@
 import Foundation
 import PortraitCore
-import PortraitRuntime
 import PortraitTestKit
 import Testing
 import WeChatSimulator
@@ -16,31 +15,14 @@ struct AllPluginsTests {
 
     @Test("every plugin carries exactly the simulator's values, and no secret or token")
     func samePortraitEverywhere() async throws {
-        let time = ManualTimeSource(china: "2026-03-01 12:00")
-        let upstream = try SimulatedUpstream(time: time)
-        defer { upstream.stop() }
         let listener = try UDPListener()
         defer { listener.close() }
-        let jsonlPath = FileManager.default.temporaryDirectory.appendingPathComponent("all-\(UUID().uuidString).jsonl").path
-        defer { try? FileManager.default.removeItem(atPath: jsonlPath) }
-        let apps: [SimulatedApp] = [.demoShop, .demoNews]
-        let config = """
-        {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":30},
-         "schedule":{"stagger_seconds":0},
-         "apps":[\(apps.map { #"{"name":"\#($0.name!)","appid":"\#($0.appid)","secret_env":"S_\#($0.name!)"}"# }.joined(separator: ","))],
-         "exporters":[{"type":"prometheus","listen":"127.0.0.1:0"},
-                      {"type":"jsonl","output":"file","path":"\(jsonlPath)"},
-                      {"type":"statsd","address":"\(listener.address)","dialect":"dogstatsd","interval_seconds":0}]}
-        """
-        var environment = ConfigEnvironment.process
-        for app in apps { environment.variables["S_\(app.name!)"] = app.secret }
-        let configuration = try Configuration.load(Array(config.utf8), registry: Runtime.registry, environment: environment)
-        let sink = RecordingLogSink()
-        let service = ExporterService(configuration: configuration, transport: URLSessionTransport(requestTimeout: .seconds(30)), time: time,
-                                      logger: Logger(level: .debug, sink: sink, clock: time))
-        try await service.start()
-        let run = Task { await service.run() }
-        try #require(await time.waitForSleepers(6, timeout: .seconds(60)))
+        let jsonlFile = TemporaryFile("all", extension: "jsonl")
+        defer { jsonlFile.remove() }
+        let jsonlPath = jsonlFile.path
+        let p = try await ExporterPipeline(ExporterPipeline.Options(jsonlPath: jsonlPath, statsdAddress: listener.address, statsdDialect: "dogstatsd",
+                                                                    firstAttemptsTimeout: .seconds(60)))
+        let (apps, upstream, service, sink) = (p.apps, p.upstream, p.service, p.sink)
 
         // What the simulator served.
         let end = ChinaDate(iso: "2026-02-28")!
@@ -151,8 +133,6 @@ struct AllPluginsTests {
         for secret in apps.map(\.secret) + upstream.simulator.allIssuedTokens() {
             for output in outputs { #expect(!output.contains(secret)) }
         }
-        run.cancel()
-        await run.value
-        await service.stop()
+        await p.stop()
     }
 }

@@ -30,11 +30,11 @@ struct FaultDataTests {
     @Test("a cold start on odd answers serves exactly their values in a valid exposition; the next day is normal again",
           arguments: DataCase.all)
     func oddButValid(_ scenario: DataCase) async throws {
-        let p = try await FaultPipeline(FaultPipeline.Options(windows: scenario.windows)) { simulator in
+        let p = try await ExporterPipeline(ExporterPipeline.Options(windows: scenario.windows)) { simulator in
             for fault in scenario.faults { simulator.inject(fault, appids: scenario.apps) }
         }
         let scraped = try await p.scrape()
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             let shaped = scenario.apps.map { $0.contains(app.appid) } ?? true
             for window in scenario.windows {
                 expectExactData(scraped, p, app: app, window: window, end: FaultTests.yesterday, shapedBy: shaped ? scenario.faults : [])
@@ -61,7 +61,7 @@ struct FaultDataTests {
         p.simulator.clearFaults()
         await p.advance(to: "2026-03-02 10:00:01")
         let next = try await p.scrape()
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in scenario.windows { expectExactData(next, p, app: app, window: window, end: FaultTests.today) }
         }
         await p.stop()
@@ -69,7 +69,7 @@ struct FaultDataTests {
 
     @Test("all twelve arrays empty: not ready before 18:00 while older data is served, accepted after it, data back the next day")
     func emptyArrays() async throws {
-        let p = try await FaultPipeline()
+        let p = try await ExporterPipeline()
         let before = try await p.scrape()
         let callsBefore = p.simulator.stats().total.portrait
         await p.advance(to: "2026-03-02 09:59")
@@ -80,7 +80,7 @@ struct FaultDataTests {
         let start = ManualTimeSource.chinaInstant(FaultTests.faultStart)
         let bounds = RetrySchedule.callBounds(.notReady, from: start, over: .seconds(7 * 3600 + 59 * 60), policy: p.policy)
         #expect(bounds == 16...16)
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases {
                 #expect(during.users(app, window) == before.users(app, window))
                 #expect(during.dataEnd(app, window) == before.dataEnd(app, window))
@@ -96,7 +96,7 @@ struct FaultDataTests {
         let empty = try await p.scrape()
         #expect(empty.samples("wechat_portrait_users").isEmpty)
         #expect(empty.value("wechat_portrait_exposition_series") == "0")
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases {
                 #expect(empty.dataEnd(app, window) == String(FaultTests.today.midnightUnixSeconds))
                 #expect(empty.up(app, window) == "1")
@@ -107,7 +107,7 @@ struct FaultDataTests {
         p.simulator.clearFaults()
         await p.advance(to: "2026-03-03 10:00:01")
         let next = try await p.scrape()
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases { expectExactData(next, p, app: app, window: window, end: ChinaDate(iso: "2026-03-02")!) }
         }
         await p.stop()

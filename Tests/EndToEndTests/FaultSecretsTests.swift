@@ -21,15 +21,15 @@ struct FaultSecretsTests {
         var name: String
         /// Reasons that must show in the logs, proving the fault bit.
         var reasons: [FailureReason]
-        var run: @Sendable (FaultPipeline, _ day: String) async -> Void
+        var run: @Sendable (ExporterPipeline, _ day: String) async -> Void
 
-        init(name: String, reasons: [FailureReason], run: @escaping @Sendable (FaultPipeline, _ day: String) async -> Void) {
+        init(name: String, reasons: [FailureReason], run: @escaping @Sendable (ExporterPipeline, _ day: String) async -> Void) {
             self.name = name
             self.reasons = reasons
             self.run = run
         }
 
-        init(name: String, reason: FailureReason?, run: @escaping @Sendable (FaultPipeline, _ day: String) async -> Void) {
+        init(name: String, reason: FailureReason?, run: @escaping @Sendable (ExporterPipeline, _ day: String) async -> Void) {
             self.init(name: name, reasons: reason.map { [$0] } ?? [], run: run)
         }
     }
@@ -43,7 +43,7 @@ struct FaultSecretsTests {
     }
 
     /// WeChat's errmsg (and an error page) echoing the credentials of the moment.
-    static func echo(_ p: FaultPipeline) -> String {
+    static func echo(_ p: ExporterPipeline) -> String {
         let tokens = p.simulator.allIssuedTokens().suffix(2)
         return "system error access_token=\(tokens.first ?? "") token \(tokens.last ?? "") secret=\(shop.secret) \(news.secret) "
             + #"{"secret":"\#(shop.secret)","access_token":"\#(tokens.last ?? "")"}"#
@@ -107,7 +107,7 @@ struct FaultSecretsTests {
         defer { statsd.close() }
         let jsonlPath = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID().uuidString).jsonl").path
         defer { try? FileManager.default.removeItem(atPath: jsonlPath) }
-        let p = try await FaultPipeline(FaultPipeline.Options(timeoutSeconds: 1, prometheusPlugins: 2, maxConcurrentFetches: 6,
+        let p = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 1, prometheusPlugins: 2, maxConcurrentFetches: 6,
                                                               jsonlPath: jsonlPath, statsdAddress: statsd.address))
         var outputs: [(String, [UInt8])] = []
         func collect(_ when: String) async throws {

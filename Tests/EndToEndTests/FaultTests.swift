@@ -18,192 +18,6 @@ import WeChatSimulator
 // `wechat_portrait_up`, the exporter recovers by itself when the fault clears, and the number of
 // upstream calls during the fault stays within the bounds the retry policy allows.
 
-/// One exporter against its own simulator, both on free loopback ports, driven by a manual clock.
-final class FaultPipeline: Sendable {
-    struct Options: Sendable {
-        /// China time at which the exporter starts.
-        var start = "2026-03-01 12:00"
-        /// `upstream.timeout_seconds`: long by default, so a loaded machine never turns a slow
-        /// answer into a timeout; the timeout tests set 1.
-        var timeoutSeconds = 30
-        var windows: [Window] = Window.allCases
-        /// Number of Prometheus plugins (each on its own port).
-        var prometheusPlugins = 1
-        /// Number of in-memory recording plugins.
-        var recordingPlugins = 0
-        /// `schedule.max_concurrent_fetches`.
-        var maxConcurrentFetches = 4
-        /// A JSON-lines file to write (a `jsonl` plugin) and a StatsD address to send to.
-        var jsonlPath: String?
-        var statsdAddress: String?
-    }
-
-    static let apps: [SimulatedApp] = [.demoShop, .demoNews]
-    let options: Options
-    let time: ManualTimeSource
-    let upstream: SimulatedUpstream
-    let service: ExporterService
-    let sink = RecordingLogSink()
-    let task: Task<Void, Never>
-
-    var simulator: WeChatSimulator { upstream.simulator }
-    var jobs: Int { Self.apps.count * options.windows.count }
-    var policy: SchedulePolicy { service.configuration.schedule }
-
-    static let registry = ExporterRegistry([PrometheusPlugin.factory, RecordingPlugin.factory, JSONLPlugin.factory, StatsDPlugin.factory])
-
-    /// Starts the simulator (`before` may inject faults first), then the exporter; returns once
-    /// every job finished its first attempt and sleeps.
-    init(_ options: Options = Options(), before: (WeChatSimulator) -> Void = { _ in }) async throws {
-        self.options = options
-        time = ManualTimeSource(china: options.start)
-        // Hung and delayed answers are abandoned by the exporter; stopping need not wait for them.
-        upstream = try SimulatedUpstream(time: time, apps: Self.apps) { $0.shutdownGrace = .milliseconds(100) }
-        before(upstream.simulator)
-        let exporters = Array(repeating: #"{"type":"prometheus","listen":"127.0.0.1:0"}"#, count: options.prometheusPlugins)
-            + (0..<options.recordingPlugins).map { #"{"type":"recording","label":"recording\#($0)"}"# }
-            + (options.jsonlPath.map { [#"{"type":"jsonl","output":"file","path":"\#($0)"}"#] } ?? [])
-            + (options.statsdAddress.map { [#"{"type":"statsd","address":"\#($0)","interval_seconds":0}"#] } ?? [])
-        let config = """
-        {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":\(options.timeoutSeconds)},
-         "schedule":{"stagger_seconds":0,"max_concurrent_fetches":\(options.maxConcurrentFetches)},
-         "apps":[\(Self.apps.map { #"{"name":"\#($0.name!)","appid":"\#($0.appid)","secret_env":"SECRET_\#($0.name!)"}"# }.joined(separator: ","))],
-         "windows":[\(options.windows.map { "\"\($0.rawValue)\"" }.joined(separator: ","))],
-         "exporters":[\(exporters.joined(separator: ","))]}
-        """
-        var environment = ConfigEnvironment.process
-        for app in Self.apps { environment.variables["SECRET_\(app.name!)"] = app.secret }
-        let configuration = try Configuration.load(Array(config.utf8), registry: Self.registry, environment: environment)
-        let logger = Logger(level: .debug, sink: sink, clock: time)
-        // As `Runtime.runExporter` builds it.
-        service = ExporterService(configuration: configuration, transport: URLSessionTransport(requestTimeout: configuration.upstream.timeout),
-                                  time: time, logger: logger)
-        try await service.start()
-        let service = self.service
-        task = Task { await service.run() }
-        try #require(await time.waitForSleepers(jobs, timeout: .seconds(30)), "the first attempts never finished")
-        let failed = sink.lines(containing: "fetch failed")
-        try #require(failed.isEmpty, "a first attempt failed: \(failed)")
-    }
-
-    func stop() async {
-        task.cancel()
-        await task.value
-        await service.stop()
-        await upstream.server.shutdown()
-    }
-
-    // MARK: Time
-
-    /// Moves the clock to a China time, waking every job whose time comes, one deadline at a time.
-    func advance(to china: String) async { await time.advance(to: ManualTimeSource.chinaInstant(china), sleepers: jobs) }
-
-    func advance(to instant: Date) async { await time.advance(to: instant, sleepers: jobs) }
-
-    // MARK: Outputs
-
-    var prometheus: [PrometheusPlugin] { service.host.plugins.compactMap { $0 as? PrometheusPlugin } }
-    var recorders: [RecordingPlugin] { service.host.plugins.compactMap { $0 as? RecordingPlugin } }
-
-    func port(_ plugin: Int = 0) -> UInt16 { prometheus[plugin].boundAddresses[0].port }
-
-    /// Families rendered from the published state (the rest comes from the status board at scrape time).
-    static let dataFamilies: Set<String> = ["wechat_portrait_users", "wechat_portrait_data_end_timestamp_seconds", "wechat_portrait_app_info"]
-
-    /// `/metrics` of plugin `plugin` once it serves the exporter's current state. Publication to
-    /// a plugin is asynchronous, but the snapshot store and the status board are final once every
-    /// job sleeps, and the body starts with the data part rendered from the store's state
-    /// (`PrometheusPlugin.render`), so wait until it does.
-    func settledMetrics(_ plugin: Int = 0) async throws -> [UInt8] {
-        let want = PrometheusPlugin.render(await service.store.current)
-        var last: [UInt8] = []
-        for _ in PollingRounds() {
-            let response = try await TestHTTPClient.request(port: port(plugin), path: "/metrics")
-            #expect(response.status == 200)
-            last = response.body
-            if last.count >= want.count, memcmp(last, want, want.count) == 0 { return last }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        Issue.record("plugin \(plugin) never served the current state (\(last.count) bytes)")
-        return last
-    }
-
-    /// A settled scrape of plugin `plugin`, parsed by the strict exposition parser.
-    func scrape(_ plugin: Int = 0) async throws -> ParsedExposition {
-        try ExpositionParser.parse(try await settledMetrics(plugin))
-    }
-
-    /// The raw text of a path of plugin `plugin` (landing page, /readyz).
-    func page(_ path: String, plugin: Int = 0) async throws -> String {
-        try await TestHTTPClient.request(port: port(plugin), path: path).text
-    }
-
-    /// Upstream calls so far, per appid.
-    func calls(_ app: SimulatedApp) -> SimulatorStats.Calls { simulator.stats().app(app.appid) }
-}
-
-/// Reading the exporter's families out of a scrape.
-extension ParsedExposition {
-    func labels(_ app: SimulatedApp, _ window: Window) -> [String: String] { ["app": app.name!, "window": window.rawValue] }
-
-    func up(_ app: SimulatedApp, _ window: Window) -> String? { value("wechat_portrait_up", labels(app, window)) }
-
-    func attempts(_ app: SimulatedApp, _ window: Window) -> Int {
-        Int(value("wechat_portrait_fetch_attempts_total", labels(app, window)) ?? "") ?? -1
-    }
-
-    func errors(_ app: SimulatedApp, _ window: Window, _ reason: FailureReason) -> Int {
-        Int(value("wechat_portrait_fetch_errors_total", labels(app, window).merging(["reason": reason.rawValue]) { $1 }) ?? "") ?? -1
-    }
-
-    /// Errors of every reason but `reason`.
-    func otherErrors(_ app: SimulatedApp, _ window: Window, except reason: FailureReason?) -> Int {
-        FailureReason.allCases.filter { $0 != reason }.reduce(0) { $0 + errors(app, window, $1) }
-    }
-
-    func dataEnd(_ app: SimulatedApp, _ window: Window) -> String? {
-        value("wechat_portrait_data_end_timestamp_seconds", labels(app, window))
-    }
-
-    /// `wechat_portrait_users` series of one app and window, keyed by the rest of their labels.
-    func users(_ app: SimulatedApp, _ window: Window) -> [String: String] {
-        var result: [String: String] = [:]
-        for sample in samples("wechat_portrait_users") where sample.labels["app"] == app.name && sample.labels["window"] == window.rawValue {
-            let key = ["segment", "dimension", "bucket", "bucket_id"].map { sample.labels[$0] ?? "-" }.joined(separator: "\u{1}")
-            result[key] = sample.value
-        }
-        return result
-    }
-
-    /// Every `wechat_portrait_users` series.
-    var allUsers: [String: String] {
-        var result: [String: String] = [:]
-        for sample in samples("wechat_portrait_users") {
-            result[sample.labels.keys.sorted().map { "\($0)=\(sample.labels[$0]!)" }.joined(separator: "\u{1}")] = sample.value
-        }
-        return result
-    }
-}
-
-/// Checks that a scrape holds exactly the simulator's data for one app and window ending on
-/// `end` (shaped by `faults`), merged the way the exporter merges buckets with the same labels.
-func expectExactData(_ exposition: ParsedExposition, _ pipeline: FaultPipeline, app: SimulatedApp, window: Window, end: ChinaDate,
-                     shapedBy faults: [Fault] = [], sourceLocation: SourceLocation = #_sourceLocation) {
-    let expected = pipeline.simulator.expectedPortrait(appid: app.appid, window: window, end: end, shapedBy: faults).portrait
-    var want: [String: UInt64] = [:]
-    for segment in Segment.allCases {
-        for dimension in Dimension.allCases {
-            for bucket in expected[segment, dimension] {
-                let key = [segment.rawValue, dimension.rawValue, bucket.name, bucket.id.map(String.init) ?? "-"].joined(separator: "\u{1}")
-                want[key, default: 0] += bucket.value
-            }
-        }
-    }
-    let got = exposition.users(app, window).mapValues { UInt64($0) ?? .max }
-    #expect(got == want, "\(app.name!) \(window) ending \(end): \(got.count) series, want \(want.count)", sourceLocation: sourceLocation)
-    #expect(exposition.dataEnd(app, window) == String(end.midnightUnixSeconds), sourceLocation: sourceLocation)
-}
-
 /// One upstream failure, how the exporter must classify it, and how it may retry.
 struct FailureCase: Sendable, CustomTestStringConvertible {
     var name: String
@@ -258,12 +72,12 @@ struct FaultTests {
 
     @Test("keeps serving, counts the reason, retries within the policy, recovers by itself", arguments: FailureCase.all)
     func failure(_ scenario: FailureCase) async throws {
-        let p = try await FaultPipeline()
+        let p = try await ExporterPipeline()
         let before = try await p.scrape()
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases { expectExactData(before, p, app: app, window: window, end: Self.yesterday) }
         }
-        let callsBefore = FaultPipeline.apps.map { p.calls($0).portrait }
+        let callsBefore = p.apps.map { p.calls($0).portrait }
 
         // The fault starts just before the day's fetch at 10:00; look at its first hour.
         await p.advance(to: "2026-03-02 09:59")
@@ -273,7 +87,7 @@ struct FaultTests {
 
         let start = ManualTimeSource.chinaInstant(Self.faultStart)
         let bounds = RetrySchedule.callBounds(scenario.retryClass, from: start, over: .seconds(3600), policy: p.policy)
-        for (index, app) in FaultPipeline.apps.enumerated() {
+        for (index, app) in p.apps.enumerated() {
             var attemptsOfApp = 0
             for window in Window.allCases {
                 let label = "\(app.name!) \(window)"
@@ -310,7 +124,7 @@ struct FaultTests {
         let after = try await p.scrape()
         let newest = FetchPlan.target(at: p.time.now(), policy: p.policy)
         #expect(newest == Self.today)
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases {
                 expectExactData(after, p, app: app, window: window, end: Self.today)
                 #expect(after.up(app, window) == "1")
@@ -322,7 +136,7 @@ struct FaultTests {
 
     @Test("errcode -1 on every 3rd call: exactly those calls fail, each failed job retries once, all get the new day")
     func everyThirdCall() async throws {
-        let p = try await FaultPipeline()
+        let p = try await ExporterPipeline()
         let callsBefore = p.simulator.stats().total.portrait
         await p.advance(to: "2026-03-02 09:59")
         p.simulator.inject(.errcode(-1), every: 3)
@@ -330,14 +144,14 @@ struct FaultTests {
         await p.advance(to: "2026-03-02 10:00:14")
         var scraped = try await p.scrape()
         #expect(p.simulator.stats().total.portrait - callsBefore == 6)
-        let failed = FaultPipeline.apps.flatMap { app in Window.allCases.filter { scraped.errors(app, $0, .upstreamError) == 1 }.map { (app, $0) } }
+        let failed = p.apps.flatMap { app in Window.allCases.filter { scraped.errors(app, $0, .upstreamError) == 1 }.map { (app, $0) } }
         #expect(failed.count == 2)
         for (app, window) in failed { #expect(scraped.up(app, window) == "0") }
         await p.advance(to: "2026-03-02 10:00:30")
         scraped = try await p.scrape()
         #expect(p.simulator.stats().total.portrait - callsBefore == 8)
         #expect(p.simulator.stats().total.portraitErrors == [-1: 2])
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases {
                 expectExactData(scraped, p, app: app, window: window, end: Self.today)
                 #expect(scraped.up(app, window) == "1")

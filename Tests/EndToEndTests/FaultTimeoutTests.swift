@@ -14,7 +14,7 @@ struct FaultTimeoutTests {
     @Test("a slow or hung answer times out on our 1 s deadline, is counted as timeout, and the job recovers on its retry",
           arguments: [Fault.delay(.seconds(60)), .hang])
     func timesOut(fault: Fault) async throws {
-        let p = try await FaultPipeline(FaultPipeline.Options(timeoutSeconds: 1, maxConcurrentFetches: 6))
+        let p = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 1, maxConcurrentFetches: 6))
         let before = try await p.scrape()
         let shopCalls = p.calls(Self.shop).portrait
 
@@ -59,12 +59,12 @@ struct FaultTimeoutTests {
 
     @Test("a slow answer within the deadline is data, not an error")
     func slowButInTime() async throws {
-        let p = try await FaultPipeline(FaultPipeline.Options(timeoutSeconds: 1, maxConcurrentFetches: 6))
+        let p = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 1, maxConcurrentFetches: 6))
         await p.advance(to: "2026-03-02 09:59")
         p.simulator.inject(.delay(.milliseconds(400)))
         await p.advance(to: "2026-03-02 10:00")
         let scraped = try await p.scrape()
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases {
                 expectExactData(scraped, p, app: app, window: window, end: FaultTests.today)
                 #expect(scraped.up(app, window) == "1")

@@ -19,11 +19,11 @@ struct FaultTokenTests {
         // A cold start at 09:30 fetches T-2 at once (token issued at 09:30, valid until 11:30);
         // at 10:00 all six jobs (3 windows × 2 apps, all in flight at once) fetch T-1 with the
         // cached token, which the simulator no longer accepts. Three plugins take the results.
-        let p = try await FaultPipeline(FaultPipeline.Options(start: "2026-03-01 09:30", prometheusPlugins: 2, recordingPlugins: 1,
+        let p = try await ExporterPipeline(ExporterPipeline.Options(start: "2026-03-01 09:30", prometheusPlugins: 2, recordingPlugins: 1,
                                                               maxConcurrentFetches: 6))
         let before = try await p.scrape()
         let dayBefore = ChinaDate(iso: "2026-02-27")!
-        for app in FaultPipeline.apps {
+        for app in p.apps {
             for window in Window.allCases { expectExactData(before, p, app: app, window: window, end: dayBefore) }
             #expect(p.calls(app).stableToken == 1)
         }
@@ -37,11 +37,11 @@ struct FaultTokenTests {
         #expect(admin.text.contains(":2}"), "\(admin.text)")
         // Make the one refresh slow (300 ms real time), so jobs that want a token meanwhile must wait for it.
         p.simulator.inject(.delay(.milliseconds(300)), count: 2, endpoints: [.stableToken])
-        let before10 = FaultPipeline.apps.map { p.calls($0) }
+        let before10 = p.apps.map { p.calls($0) }
 
         await p.advance(to: "2026-03-01 10:00")
         let after = try await p.scrape()
-        for (index, app) in FaultPipeline.apps.enumerated() {
+        for (index, app) in p.apps.enumerated() {
             let calls = p.calls(app)
             let rejected = calls.portraitErrors[fault.errcode, default: 0] - before10[index].portraitErrors[fault.errcode, default: 0]
             #expect(calls.stableToken - before10[index].stableToken == 1, "\(app.name!): exactly one token call")

@@ -10,76 +10,21 @@ import WeChatSimulator
 /// Prometheus endpoint → a scrape over loopback.
 @Suite("End to end", .timeLimit(.minutes(5)))
 struct PipelineTests {
-    final class Pipeline: Sendable {
-        let time = ManualTimeSource(china: "2026-03-01 12:00")
-        let upstream: SimulatedUpstream
-        let service: ExporterService
-        let sink = RecordingLogSink()
-        let task: Task<Void, Never>
-
-        init(timeoutSeconds: Int = 5, before: (SimulatedUpstream) -> Void = { _ in }) async throws {
-            upstream = try SimulatedUpstream(time: time)
-            before(upstream)
-            let apps: [SimulatedApp] = [.demoShop, .demoNews]
-            let config = """
-            {"upstream":{"base_url":"\(upstream.baseURL)","timeout_seconds":\(timeoutSeconds)},
-             "schedule":{"stagger_seconds":0},
-             "apps":[\(apps.map { #"{"name":"\#($0.name!)","appid":"\#($0.appid)","secret_env":"SECRET_\#($0.name!)"}"# }.joined(separator: ","))],
-             "exporters":[{"type":"prometheus","listen":"127.0.0.1:0"}]}
-            """
-            var environment = ConfigEnvironment.process
-            for app in apps { environment.variables["SECRET_\(app.name!)"] = app.secret }
-            let configuration = try Configuration.load(Array(config.utf8), registry: Runtime.registry, environment: environment)
-            let logger = Logger(level: .debug, sink: sink, clock: time)
-            service = ExporterService(configuration: configuration, transport: URLSessionTransport(requestTimeout: .seconds(5)), time: time, logger: logger)
-            try await service.start()
-            let service = self.service
-            task = Task { await service.run() }
-        }
-
-        var port: UInt16 { (service.host.plugins[0] as! PrometheusPlugin).boundAddresses[0].port }
-
-        /// Waits (real time, bounded) until every job holds data and the scheduler sleeps again.
-        func waitUntilReady() async throws {
-            try #require(await time.waitForSleepers(6))
-            for _ in PollingRounds() { guard !service.status.report().isReady else { break }; try await Task.sleep(for: .milliseconds(10)) }
-            try #require(service.status.report().isReady)
-        }
-
-        func scrape() async throws -> (TestHTTPResponse, ParsedExposition) {
-            let port = self.port
-            // Publication to the plugin is asynchronous: wait until the exposition has every app/window.
-            for _ in PollingRounds() {
-                let response = try await TestHTTPClient.request(port: port, path: "/metrics")
-                let parsed = try ExpositionParser.parse(response.body)
-                if parsed.samples("wechat_portrait_data_end_timestamp_seconds").count == 6 { return (response, parsed) }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            throw TestHTTPError(description: "exposition never had all six app/windows")
-        }
-
-        func stop() async {
-            task.cancel()
-            await task.value
-            await service.stop()
-            upstream.stop()
-        }
-    }
-
     @Test("GET /metrics shows exactly the simulator's values for 2 apps × 3 windows × 2 segments × 6 dimensions")
     func exactValues() async throws {
-        let pipeline = try await Pipeline()
+        let pipeline = try await ExporterPipeline()
         try await pipeline.waitUntilReady()
-        let (response, exposition) = try await pipeline.scrape()
+        let response = try await pipeline.settledResponse()
+        let exposition = try ExpositionParser.parse(response.body)
         await pipeline.stop()
 
         #expect(response.status == 200)
         #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         let yesterday = ChinaDate(iso: "2026-02-28")!
         var combinations = 0
-        for app in [SimulatedApp.demoShop, .demoNews] {
+        for app in pipeline.apps {
             for window in Window.allCases {
-                let expected = pipeline.upstream.simulator.expectedPortrait(appid: app.appid, window: window, end: yesterday).portrait
+                let expected = pipeline.simulator.expectedPortrait(appid: app.appid, window: window, end: yesterday).portrait
                 for segment in Segment.allCases {
                     for dimension in Dimension.allCases {
                         let samples = exposition.samples("wechat_portrait_users").filter {
@@ -111,9 +56,9 @@ struct PipelineTests {
     @Test("promtool check metrics passes on a real scrape (CI installs promtool)")
     func promtool() async throws {
         guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "run `promtool check metrics` on a real scrape") else { return }
-        let pipeline = try await Pipeline()
+        let pipeline = try await ExporterPipeline()
         try await pipeline.waitUntilReady()
-        let (response, _) = try await pipeline.scrape()
+        let response = try await pipeline.settledResponse()
         await pipeline.stop()
         let result = try await Subprocess.run(promtool, ["check", "metrics"], input: response.body)
         #expect(result.status == 0, "promtool said: \(result.output)")
@@ -122,16 +67,16 @@ struct PipelineTests {
 
     @Test("neither an AppSecret nor a token appears in any log line or scrape")
     func noSecrets() async throws {
-        let pipeline = try await Pipeline()
+        let pipeline = try await ExporterPipeline()
         try await pipeline.waitUntilReady()
-        pipeline.upstream.simulator.invalidateAllTokens()
-        pipeline.upstream.simulator.inject(.errcode(40164, message: "invalid ip 198.51.100.4"), count: 1)
-        await pipeline.time.advance(by: .seconds(86_400), sleepers: 6)
-        let (_, _) = try await pipeline.scrape()
-        let body = try await TestHTTPClient.request(port: pipeline.port, path: "/metrics").text
-        let landing = try await TestHTTPClient.request(port: pipeline.port, path: "/").text
+        pipeline.simulator.invalidateAllTokens()
+        pipeline.simulator.inject(.errcode(40164, message: "invalid ip 198.51.100.4"), count: 1)
+        await pipeline.advance(by: .seconds(86_400))
+        _ = try await pipeline.scrape()
+        let body = try await pipeline.page("/metrics")
+        let landing = try await pipeline.page("/")
         await pipeline.stop()
-        let secrets = [SimulatedApp.demoShop.secret, SimulatedApp.demoNews.secret] + pipeline.upstream.simulator.allIssuedTokens()
+        let secrets = pipeline.apps.map(\.secret) + pipeline.simulator.allIssuedTokens()
         #expect(secrets.count >= 4)
         let logs = pipeline.sink.lines.joined(separator: "\n")
         #expect(logs.contains("reason=config"))
@@ -144,9 +89,9 @@ struct PipelineTests {
 
     @Test("a hung upstream: calls time out on our own deadline, are counted, and stopping is prompt")
     func hungUpstream() async throws {
-        let pipeline = try await Pipeline(timeoutSeconds: 1) { $0.simulator.inject(.hang) }
+        let pipeline = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 1, awaitFirstAttempts: false)) { $0.inject(.hang) }
         // Every job's first call hangs until our 1 s deadline; then all six back off.
-        try #require(await pipeline.time.waitForSleepers(6, timeout: .seconds(20)))
+        try #require(await pipeline.time.waitForSleepers(pipeline.jobs, timeout: .seconds(20)))
         let report = pipeline.service.status.report()
         #expect(report.jobs.allSatisfy { $0.errorCount(.timeout) == 1 && !$0.isUp })
         #expect(pipeline.sink.lines(containing: "reason=timeout").count == 6)
@@ -159,5 +104,4 @@ struct PipelineTests {
         // timeout; the bound is generous for a shared 2-core machine and still far below that.
         #expect(clock.now - started < .seconds(20))
     }
-
 }

@@ -36,34 +36,24 @@ struct ProxyTests {
     func throughProxy() async throws {
         let simulator = WeChatSimulator(configuration: .demo())
         let proxy = try RecordingProxy(simulator: simulator)
-        defer { proxy.server.stop() }
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("proxy-\(UUID().uuidString).json").path
-        defer { try? FileManager.default.removeItem(atPath: config) }
-        try """
-        {"upstream":{"base_url":"http://wechat-upstream.invalid"},
-         "schedule":{"ready_time":"00:00","stagger_seconds":0},
-         "apps":[{"name":"shop","appid":"\(SimulatedApp.demoShop.appid)","secret_env":"SHOP_SECRET"}],
-         "windows":["7d"],
-         "exporters":[{"type":"prometheus","listen":"127.0.0.1:0"}]}
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        var environment = ProcessInfo.processInfo.environment
-        environment["SHOP_SECRET"] = SimulatedApp.demoShop.secret
-        environment["http_proxy"] = "http://127.0.0.1:\(proxy.port)"
-        environment["no_proxy"] = "localhost"
-        let process = try RunningProcess(RunningProcess.builtProduct("wechat-portrait-exporter"), ["--config", config], environment: environment)
-        var fetched = false
-        for _ in PollingRounds() {
-            guard !fetched else { break }
-            fetched = process.standardError.contains("msg=\"portrait fetched\"")
-            if !fetched { try await Task.sleep(for: .milliseconds(50)) }
+        let config = ExporterConfig(upstream: "http://wechat-upstream.invalid", apps: [.demoShop], windows: [.day7], readyTime: "00:00")
+        let exporter = try ExporterProcess(config, environment: ["http_proxy": "http://127.0.0.1:\(proxy.port)", "no_proxy": "localhost"], name: "proxy")
+        try await withCleanup({ exporter.stop(); await proxy.server.shutdown() }) {
+            let process = exporter.process
+            var fetched = false
+            for _ in PollingRounds() {
+                guard !fetched else { break }
+                fetched = process.standardError.contains("msg=\"portrait fetched\"")
+                if !fetched { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            process.send(SIGTERM)
+            #expect(await process.waitForExit() == 0)
+            #expect(fetched, "no fetch through the proxy: \(process.standardError)")
+            let seen = proxy.targets.value
+            #expect(seen.contains { $0.hasPrefix("http://wechat-upstream.invalid/cgi-bin/stable_token") })
+            #expect(seen.contains { $0.hasPrefix("http://wechat-upstream.invalid/datacube/getweanalysisappiduserportrait?access_token=") })
+            #expect(!process.standardError.contains(SimulatedApp.demoShop.secret))
+            for token in simulator.allIssuedTokens() { #expect(!process.standardError.contains(token)) }
         }
-        process.send(SIGTERM)
-        #expect(await process.waitForExit() == 0)
-        #expect(fetched, "no fetch through the proxy: \(process.standardError)")
-        let seen = proxy.targets.value
-        #expect(seen.contains { $0.hasPrefix("http://wechat-upstream.invalid/cgi-bin/stable_token") })
-        #expect(seen.contains { $0.hasPrefix("http://wechat-upstream.invalid/datacube/getweanalysisappiduserportrait?access_token=") })
-        #expect(!process.standardError.contains(SimulatedApp.demoShop.secret))
-        for token in simulator.allIssuedTokens() { #expect(!process.standardError.contains(token)) }
     }
 }

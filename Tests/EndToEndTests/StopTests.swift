@@ -43,26 +43,19 @@ struct StopTests {
     /// The exporter binary against an in-process simulator, with a Prometheus endpoint and a JSONL
     /// exporter whose collector is `SilentPort`, up and holding unwritten records.
     struct Running {
-        let simulator: WeChatSimulator
-        let process: RunningProcess
+        let upstream: SimulatedUpstream
+        let exporter: ExporterProcess
         let port: UInt16
 
-        /// Every AppSecret and token that must never appear in the output.
-        var secrets: [String] { [StopTests.shop.secret] + simulator.allIssuedTokens() }
+        var process: RunningProcess { exporter.process }
 
-        func metrics() async throws -> ParsedExposition {
-            try ExpositionParser.parse(try await TestHTTPClient.request(port: port, path: "/metrics").body)
-        }
+        /// Every AppSecret and token that must never appear in the output.
+        var secrets: [String] { [StopTests.shop.secret] + upstream.simulator.allIssuedTokens() }
+
+        func metrics() async throws -> ParsedExposition { try await exporter.metrics(port: port) }
 
         /// Waits (bounded, as a hang guard) until standard error contains `text`.
-        func waitForLog(_ text: String) async -> Bool {
-            for _ in PollingRounds() {
-                if process.standardError.contains(text) { return true }
-                if !process.isRunning { return process.standardError.contains(text) }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            return false
-        }
+        func waitForLog(_ text: String) async -> Bool { await exporter.waitForLog(text) }
 
         func expectNoSecret(sourceLocation: SourceLocation = #_sourceLocation) {
             let output = process.standardOutput + process.standardError
@@ -72,45 +65,36 @@ struct StopTests {
         }
     }
 
-    /// Starts the binary and waits until the JSONL exporter holds records it cannot write.
-    static func start(collector: SilentPort, shutdown: String = "", body: (Running) async throws -> Void) async throws {
-        let simulator = WeChatSimulator(configuration: WeChatSimulator.Configuration(apps: [shop], readyTime: TimeOfDay(hour: 0)))
-        let server = try simulator.serve(listen: try .init(parsing: "127.0.0.1:0"))
-        defer { server.stop() }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stop-\(UUID().uuidString).json").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try """
-        {"upstream":{"base_url":"http://127.0.0.1:\(server.boundAddresses[0].port)","timeout_seconds":5},
-         "schedule":{"stagger_seconds":0,"ready_time":"00:00"},
-         "apps":[{"name":"shop","appid":"\(shop.appid)","secret_env":"STOP_TEST_SHOP_SECRET"}],
-         "windows":["1d"],
-         "exporters":[{"type":"prometheus","listen":"127.0.0.1:0"},
-                      {"type":"jsonl","output":"tcp","address":"127.0.0.1:\(collector.port)","shutdown_timeout_seconds":300}]
-         \(shutdown)}
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        var environment = ProcessInfo.processInfo.environment
-        environment["STOP_TEST_SHOP_SECRET"] = shop.secret
-        let process = try RunningProcess(RunningProcess.builtProduct("wechat-portrait-exporter"), ["--config", path], environment: environment)
-        defer { process.send(SIGKILL) }
-        let port = try #require(await ReloadTests.prometheusPort(process), "no prometheus line in: \(process.standardError)")
-        let running = Running(simulator: simulator, process: process, port: port)
-        // The snapshot reached the JSONL exporter, whose queue cannot drain.
-        var queued = false
-        for _ in PollingRounds() {
-            let records = try await running.metrics().value("wechat_portrait_jsonl_queue_records", ["exporter": "jsonl"])
-            queued = records.flatMap(Double.init).map { $0 > 0 } ?? false
-            if queued { break }
-            try await Task.sleep(for: .milliseconds(50))
+    /// Starts the binary with `shutdown.timeout_seconds` and waits until the JSONL exporter holds
+    /// records it cannot write.
+    static func start(collector: SilentPort, shutdownTimeoutSeconds: String, body: (Running) async throws -> Void) async throws {
+        let upstream = try ExporterProcess.realClockUpstream(apps: [shop])
+        let config = ExporterConfig(upstream: upstream.baseURL, apps: [shop], windows: [.day1], timeoutSeconds: 5, readyTime: "00:00",
+                                    exporters: [ExporterConfig.prometheus(), ExporterConfig.jsonlTCP(port: collector.port, shutdownTimeoutSeconds: 300)],
+                                    extra: [#""shutdown":{"timeout_seconds":\#(shutdownTimeoutSeconds)}"#])
+        let exporter = try ExporterProcess(config, name: "stop")
+        try await withCleanup({ exporter.stop(); await upstream.server.shutdown() }) {
+            let process = exporter.process
+            let port = try #require(await exporter.prometheusPort(), "no prometheus line in: \(process.standardError)")
+            let running = Running(upstream: upstream, exporter: exporter, port: port)
+            // The snapshot reached the JSONL exporter, whose queue cannot drain.
+            var queued = false
+            for _ in PollingRounds() {
+                let records = try await running.metrics().value("wechat_portrait_jsonl_queue_records", ["exporter": "jsonl"])
+                queued = records.flatMap(Double.init).map { $0 > 0 } ?? false
+                if queued { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try #require(queued, "the JSONL exporter never held records: \(process.standardError)")
+            try await body(running)
         }
-        try #require(queued, "the JSONL exporter never held records: \(process.standardError)")
-        try await body(running)
     }
 
     @Test("SIGTERM (SIGINT) starts a stop that waits for the JSONL flush; a second one exits at once with 143 (130)", arguments: [SIGTERM, SIGINT])
     func secondSignal(signal: Int32) async throws {
         let collector = try SilentPort()
         // A bound far beyond the test's hang guard, so only the second signal can end the stop.
-        try await Self.start(collector: collector, shutdown: #","shutdown":{"timeout_seconds":3600}"#) { running in
+        try await Self.start(collector: collector, shutdownTimeoutSeconds: "3600") { running in
             let name = signal == SIGTERM ? "SIGTERM" : "SIGINT"
             running.process.send(signal)
             #expect(await running.waitForLog("msg=stopping signal=\(name) timeout_seconds=3600"), "\(running.process.standardError)")
@@ -133,7 +117,7 @@ struct StopTests {
     @Test("shutdown.timeout_seconds bounds a stop that cannot finish: exit 1 with a log line")
     func stopBound() async throws {
         let collector = try SilentPort()
-        try await Self.start(collector: collector, shutdown: #","shutdown":{"timeout_seconds":0.5}"#) { running in
+        try await Self.start(collector: collector, shutdownTimeoutSeconds: "0.5") { running in
             running.process.send(SIGTERM)
             #expect(await running.waitForLog("msg=stopping signal=SIGTERM timeout_seconds=0.5"), "\(running.process.standardError)")
             // The JSONL exporter alone would try for 300 s; the bound ends the process well before.
