@@ -7,13 +7,6 @@ import Testing
 /// The executable itself, as a user runs it.
 @Suite("Command line", .timeLimit(.minutes(5)))
 struct CommandLineTests {
-    static let binary = RunningProcess.builtProduct("wechat-portrait-exporter")
-
-    static func writeTemporary(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString).json").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
 
     @Test("arguments parse into commands", arguments: [
         (["--demo"], Command.demo(DemoOptions())),
@@ -35,20 +28,20 @@ struct CommandLineTests {
 
     @Test("check-config: exit 0 and a summary for a good config, exit 2 and every problem for a bad one")
     func checkConfig() async throws {
-        let good = try Self.writeTemporary(#"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus"}]}"#)
-        defer { try? FileManager.default.removeItem(atPath: good) }
-        let ok = try await Subprocess.run(Self.binary, ["check-config", good])
+        let good = try TemporaryFile.written("config", #"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus"}]}"#)
+        defer { good.remove() }
+        let ok = try await Subprocess.run(ExporterProcess.binary, ["check-config", good.path])
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.output.contains("OK"))
         #expect(ok.output.contains("shop (wx0123456789abcdef, stable token)"))
 
-        let bad = try Self.writeTemporary("""
+        let bad = try TemporaryFile.written("config", """
         {"apps":[{"appid":"wx0123456789abcdef","secret_env":"NO_SUCH_VARIABLE_42"},{"appid":"bad id"}],
          "exporters":[{"type":"prometheus","listen":"nowhere"},{"type":"carrier-pigeon"}],
          "windows":["2d"],"upstream":{"timeout_seconds":0}}
         """)
-        defer { try? FileManager.default.removeItem(atPath: bad) }
-        let failed = try await Subprocess.run(Self.binary, ["check-config", bad])
+        defer { bad.remove() }
+        let failed = try await Subprocess.run(ExporterProcess.binary, ["check-config", bad.path])
         #expect(failed.status == 2)
         for fragment in ["apps[0].secret_env: environment variable NO_SUCH_VARIABLE_42 is not set", "apps[1].appid:",
                          "exporters[0].listen", "exporters[1].type: unknown exporter type \"carrier-pigeon\"",
@@ -59,9 +52,9 @@ struct CommandLineTests {
 
     @Test("a missing config file and a usage error exit 2")
     func exitCodes() async throws {
-        #expect(try await Subprocess.run(Self.binary, ["--config", "/nonexistent/config.json"]).status == 2)
-        #expect(try await Subprocess.run(Self.binary, ["--bogus"]).status == 2)
-        #expect(try await Subprocess.run(Self.binary, ["--help"]).status == 0)
+        #expect(try await Subprocess.run(ExporterProcess.binary, ["--config", "/nonexistent/config.json"]).status == 2)
+        #expect(try await Subprocess.run(ExporterProcess.binary, ["--bogus"]).status == 2)
+        #expect(try await Subprocess.run(ExporterProcess.binary, ["--help"]).status == 0)
     }
 
     @Test("a listen port already in use: exit 2 before anything starts, naming the address")
@@ -69,18 +62,19 @@ struct CommandLineTests {
         let held = HTTPServer(configuration: HTTPServerConfiguration(listen: [try ListenAddress(parsing: "127.0.0.1:0")]),
                               handler: HTTPHandlerFunction { _ in .text(200, "busy") })
         try held.start()
-        defer { held.stop() }
-        let port = held.boundAddresses[0].port
-        let path = try Self.writeTemporary(#"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus","listen":"127.0.0.1:\#(port)"}]}"#)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try await Subprocess.run(Self.binary, ["--config", path])
-        #expect(result.status == 2)
-        #expect(result.output.contains("127.0.0.1:\(port): address already in use"), "\(result.output)")
+        try await withCleanup({ await held.shutdown() }) {
+            let port = held.boundAddresses[0].port
+            let config = try TemporaryFile.written("config", #"{"apps":[{"name":"shop","appid":"wx0123456789abcdef","secret_env":"HOME"}],"exporters":[{"type":"prometheus","listen":"127.0.0.1:\#(port)"}]}"#)
+            defer { config.remove() }
+            let result = try await Subprocess.run(ExporterProcess.binary, ["--config", config.path])
+            #expect(result.status == 2)
+            #expect(result.output.contains("127.0.0.1:\(port): address already in use"), "\(result.output)")
+        }
     }
 
     @Test("--demo serves the full portrait of both demo apps and stops cleanly on SIGTERM")
     func demo() async throws {
-        let process = try RunningProcess(Self.binary, ["--demo", "--listen", "127.0.0.1:0"])
+        let process = try RunningProcess(ExporterProcess.binary, ["--demo", "--listen", "127.0.0.1:0"])
         try #require(await process.waitForOutput(containing: "Stop with Ctrl-C"), "banner never came: \(process.standardError)")
         let line = try #require(process.standardOutput.split(separator: "\n").first { $0.contains("prometheus:") })
         let url = try #require(line.split(separator: " ").last)

@@ -9,14 +9,7 @@ import WeChatSimulator
 /// as a person uses them: the built binary, real sockets, the real clock.
 @Suite("Faults: simulate --faults and the admin API", .timeLimit(.minutes(5)))
 struct FaultCommandLineTests {
-    static let binary = RunningProcess.builtProduct("wechat-portrait-exporter")
     static let shop = SimulatedApp.demoShop
-
-    static func writeTemporary(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString).json").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
 
     @Test func parsesTheOption() throws {
         var options = SimulateOptions()
@@ -28,23 +21,23 @@ struct FaultCommandLineTests {
 
     @Test("a bad faults file exits 2 naming the entry and the key")
     func badFile() async throws {
-        let path = try Self.writeTemporary(#"[{"fault":"hang"},{"fault":"errcode","every":0,"errcode":-1}]"#)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try await Subprocess.run(Self.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", path], timeout: .seconds(20))
+        let faultsFile = try TemporaryFile.written("faults", #"[{"fault":"hang"},{"fault":"errcode","every":0,"errcode":-1}]"#)
+        defer { faultsFile.remove() }
+        let result = try await Subprocess.run(ExporterProcess.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", faultsFile.path], timeout: .seconds(20))
         #expect(result.status == 2)
-        #expect(result.output.contains("--faults \(path): [1] every: must be at least 1"), "\(result.output)")
-        let missing = try await Subprocess.run(Self.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", "/nonexistent/faults.json"], timeout: .seconds(20))
+        #expect(result.output.contains("--faults \(faultsFile.path): [1] every: must be at least 1"), "\(result.output)")
+        let missing = try await Subprocess.run(ExporterProcess.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", "/nonexistent/faults.json"], timeout: .seconds(20))
         #expect(missing.status == 2)
     }
 
     @Test("faults from the file apply at once; more are injected, listed and cleared over loopback; tokens invalidated")
     func simulateWithFaults() async throws {
-        let path = try Self.writeTemporary("""
+        let faultsFile = try TemporaryFile.written("faults", """
             [{"fault":"system_error","count":1,"appids":["\(Self.shop.appid)"]},
              {"fault":"hostile_names","count":1}]
             """)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = try RunningProcess(Self.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", path])
+        defer { faultsFile.remove() }
+        let process = try RunningProcess(ExporterProcess.binary, ["simulate", "--listen", "127.0.0.1:0", "--faults", faultsFile.path])
         try #require(await process.waitForOutput(containing: "Stop with Ctrl-C"), "no banner: \(process.standardError)")
         #expect(process.standardOutput.contains("fault: errcode(-1) apps \(Self.shop.appid) for 1 call"))
         #expect(process.standardOutput.contains("/-/faults"))

@@ -73,6 +73,13 @@ final class TemporaryFile: Sendable {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString).\(ext)").path
     }
 
+    /// A new file holding `text`.
+    static func written(_ prefix: String, _ text: String) throws -> TemporaryFile {
+        let file = TemporaryFile(prefix)
+        try file.write(text)
+        return file
+    }
+
     func write(_ text: String) throws { try text.write(toFile: path, atomically: true, encoding: .utf8) }
 
     var contents: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
