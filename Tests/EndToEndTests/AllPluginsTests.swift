@@ -15,13 +15,7 @@ struct AllPluginsTests {
 
     @Test("every plugin carries exactly the simulator's values, and no secret or token")
     func samePortraitEverywhere() async throws {
-        let listener = try UDPListener()
-        defer { listener.close() }
-        let jsonlFile = TemporaryFile("all", extension: "jsonl")
-        defer { jsonlFile.remove() }
-        let jsonlPath = jsonlFile.path
-        let p = try await ExporterPipeline(ExporterPipeline.Options(jsonlPath: jsonlPath, statsdAddress: listener.address, statsdDialect: "dogstatsd",
-                                                                    firstAttemptsTimeout: .seconds(60)))
+        let p = try await ExporterPipeline(ExporterPipeline.Options(jsonl: true, statsd: true, statsdDialect: "dogstatsd", firstAttemptsTimeout: .seconds(60)))
         let (apps, upstream, service, sink) = (p.apps, p.upstream, p.service, p.sink)
 
         // What the simulator served.
@@ -64,7 +58,7 @@ struct AllPluginsTests {
         var bucketLines = 0
         var snapshotLines = 0
         for _ in PollingRounds() {
-            let text = (try? String(contentsOfFile: jsonlPath, encoding: .utf8)) ?? ""
+            let text = p.jsonlText
             jsonl = Table()
             bucketLines = 0
             snapshotLines = 0
@@ -99,7 +93,7 @@ struct AllPluginsTests {
             statsdByID = Table()
             statsdTotals = Table()
             statsdLines = 0
-            for datagram in listener.datagrams {
+            for datagram in p.statsdDatagrams {
                 for line in String(decoding: datagram, as: UTF8.self).split(separator: "\n") {
                     let colon = try #require(line.firstIndex(of: ":"))
                     #expect(line[..<colon] == "wechat.portrait.users")
@@ -127,8 +121,8 @@ struct AllPluginsTests {
         #expect(upstream.calls.portrait == 6)
 
         // No secret or token anywhere.
-        let outputs = [sink.lines.joined(separator: "\n"), (try? String(contentsOfFile: jsonlPath, encoding: .utf8)) ?? "",
-                       listener.datagrams.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n"),
+        let outputs = [sink.lines.joined(separator: "\n"), p.jsonlText,
+                       p.statsdDatagrams.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n"),
                        try await TestHTTPClient.request(port: port, path: "/metrics").text]
         for secret in apps.map(\.secret) + upstream.simulator.allIssuedTokens() {
             for output in outputs { #expect(!output.contains(secret)) }

@@ -103,12 +103,8 @@ struct FaultSecretsTests {
 
     @Test("no AppSecret or token in logs, scrapes, landing page, /readyz or /healthz through every fault")
     func noSecretAnywhere() async throws {
-        let statsd = try UDPListener()
-        defer { statsd.close() }
-        let jsonlPath = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID().uuidString).jsonl").path
-        defer { try? FileManager.default.removeItem(atPath: jsonlPath) }
         let p = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 1, prometheusPlugins: 2, maxConcurrentFetches: 6,
-                                                              jsonlPath: jsonlPath, statsdAddress: statsd.address))
+                                                              jsonl: true, statsd: true))
         var outputs: [(String, [UInt8])] = []
         func collect(_ when: String) async throws {
             for plugin in 0..<2 {
@@ -142,8 +138,8 @@ struct FaultSecretsTests {
         let secrets = [Self.shop.secret, Self.news.secret]
         #expect(p.sink.lines.contains { $0.contains(Redactor.mask) }, "the echoed credentials never reached a log line")
         outputs.append(("logs", Array(p.sink.lines.joined(separator: "\n").utf8)))
-        outputs.append(("JSON lines", Array((try? Data(contentsOf: URL(fileURLWithPath: jsonlPath))) ?? Data())))
-        outputs.append(("StatsD datagrams", statsd.datagrams.flatMap { $0 + [0x0A] }))
+        outputs.append(("JSON lines", p.jsonlBytes))
+        outputs.append(("StatsD datagrams", p.statsdDatagrams.flatMap { $0 + [0x0A] }))
         #expect(!outputs[outputs.count - 2].1.isEmpty, "the JSON-lines plugin wrote nothing")
         #expect(!outputs[outputs.count - 1].1.isEmpty, "the StatsD plugin sent nothing")
         let index = CredentialIndex(secrets + tokens)

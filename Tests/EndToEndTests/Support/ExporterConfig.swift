@@ -84,5 +84,7 @@ final class TemporaryFile: Sendable {
 
     var contents: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
+    var bytes: [UInt8] { Array((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()) }
+
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }

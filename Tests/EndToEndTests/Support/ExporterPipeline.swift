@@ -27,9 +27,10 @@ final class ExporterPipeline: Sendable {
         var recordingPlugins = 0
         /// `schedule.max_concurrent_fetches`.
         var maxConcurrentFetches = 4
-        /// A JSON-lines file to write (a `jsonl` plugin) and a StatsD address to send to.
-        var jsonlPath: String?
-        var statsdAddress: String?
+        /// A `jsonl` plugin writing a temporary file (`jsonlFile`), and a `statsd` plugin sending
+        /// to a UDP listener on loopback (`statsdListener`); both go away with the pipeline.
+        var jsonl = false
+        var statsd = false
         /// The StatsD dialect; nil keeps the plugin's default.
         var statsdDialect: String?
         /// The configured apps.
@@ -55,6 +56,8 @@ final class ExporterPipeline: Sendable {
     let service: ExporterService
     let sink = RecordingLogSink()
     let task: Task<Void, Never>
+    let jsonlFile: TemporaryFile?
+    let statsdListener: UDPListener?
 
     var simulator: WeChatSimulator { upstream.simulator }
     var apps: [SimulatedApp] { options.apps }
@@ -69,7 +72,9 @@ final class ExporterPipeline: Sendable {
         // Hung and delayed answers are abandoned by the exporter; stopping need not wait for them.
         upstream = try SimulatedUpstream(time: time, apps: options.simulatorApps ?? options.apps) { $0.shutdownGrace = .milliseconds(100) }
         before(upstream.simulator)
-        let configuration = try Self.config(options, upstream: upstream.baseURL).load(secretsOf: options.simulatorApps ?? options.apps)
+        jsonlFile = options.jsonl ? TemporaryFile("pipeline", extension: "jsonl") : nil
+        statsdListener = options.statsd ? try UDPListener() : nil
+        let configuration = try Self.config(options, upstream: upstream.baseURL, jsonl: jsonlFile, statsd: statsdListener).load(secretsOf: options.simulatorApps ?? options.apps)
         let logger = Logger(level: .debug, sink: sink, clock: time)
         // As `Runtime.runExporter` builds it.
         service = ExporterService(configuration: configuration, transport: URLSessionTransport(requestTimeout: configuration.upstream.timeout),
@@ -88,16 +93,21 @@ final class ExporterPipeline: Sendable {
         var options = options
         options.apps = apps ?? options.apps
         options.windows = windows ?? options.windows
-        return Self.config(options, upstream: upstream.baseURL)
+        return Self.config(options, upstream: upstream.baseURL, jsonl: jsonlFile, statsd: statsdListener)
     }
 
-    static func config(_ options: Options, upstream: String) -> ExporterConfig {
+    private static func config(_ options: Options, upstream: String, jsonl: TemporaryFile?, statsd: UDPListener?) -> ExporterConfig {
         let exporters = Array(repeating: ExporterConfig.prometheus(enableReload: options.enableReload), count: options.prometheusPlugins)
             + (0..<options.recordingPlugins).map { ExporterConfig.recording("recording\($0)") }
-            + (options.jsonlPath.map { [ExporterConfig.jsonlFile($0)] } ?? [])
-            + (options.statsdAddress.map { [ExporterConfig.statsd($0, dialect: options.statsdDialect)] } ?? [])
+            + (jsonl.map { [ExporterConfig.jsonlFile($0.path)] } ?? [])
+            + (statsd.map { [ExporterConfig.statsd($0.address, dialect: options.statsdDialect)] } ?? [])
         return ExporterConfig(upstream: upstream, apps: options.apps, windows: options.windows, timeoutSeconds: options.timeoutSeconds,
                               maxConcurrentFetches: options.maxConcurrentFetches, readyTime: options.readyTime, exporters: exporters)
+    }
+
+    deinit {
+        jsonlFile?.remove()
+        statsdListener?.close()
     }
 
     func stop() async {
@@ -127,6 +137,13 @@ final class ExporterPipeline: Sendable {
 
     var prometheus: [PrometheusPlugin] { service.host.plugins.compactMap { $0 as? PrometheusPlugin } }
     var recorders: [RecordingPlugin] { service.host.plugins.compactMap { $0 as? RecordingPlugin } }
+
+    /// What the `jsonl` plugin wrote so far.
+    var jsonlText: String { jsonlFile?.contents ?? "" }
+    var jsonlBytes: [UInt8] { jsonlFile?.bytes ?? [] }
+
+    /// What the `statsd` plugin sent so far.
+    var statsdDatagrams: [[UInt8]] { statsdListener?.datagrams ?? [] }
 
     func port(_ plugin: Int = 0) -> UInt16 { prometheus[plugin].boundAddresses[0].port }
 
