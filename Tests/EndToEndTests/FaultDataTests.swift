@@ -34,14 +34,8 @@ struct FaultDataTests {
             for fault in scenario.faults { simulator.inject(fault, appids: scenario.apps) }
         }
         let scraped = try await p.scrape()
-        for app in p.apps {
-            let shaped = scenario.apps.map { $0.contains(app.appid) } ?? true
-            for window in scenario.windows {
-                expectExactData(scraped, p, app: app, window: window, end: FaultTests.yesterday, shapedBy: shaped ? scenario.faults : [])
-                #expect(scraped.up(app, window) == "1")
-                #expect(scraped.otherErrors(app, window, except: nil) == 0)
-            }
-        }
+        expectAllData(scraped, p, end: FaultTests.yesterday, shapedBy: { app in (scenario.apps.map { $0.contains(app.appid) } ?? true) ? scenario.faults : [] },
+                      up: "1", noErrors: true)
         #expect(scraped.value("wechat_portrait_exposition_series") == String(scraped.samples("wechat_portrait_users").count))
         if case .largeTables = scenario.faults[0] {
             let shop = scraped.samples("wechat_portrait_users").filter { $0.labels["app"] == "shop" }
@@ -61,9 +55,7 @@ struct FaultDataTests {
         p.simulator.clearFaults()
         await p.advance(to: "2026-03-02 10:00:01")
         let next = try await p.scrape()
-        for app in p.apps {
-            for window in scenario.windows { expectExactData(next, p, app: app, window: window, end: FaultTests.today) }
-        }
+        expectAllData(next, p, end: FaultTests.today)
         await p.stop()
     }
 
@@ -80,14 +72,12 @@ struct FaultDataTests {
         let start = ManualTimeSource.chinaInstant(FaultTests.faultStart)
         let bounds = RetrySchedule.callBounds(.notReady, from: start, over: .seconds(7 * 3600 + 59 * 60), policy: p.policy)
         #expect(bounds == 16...16)
-        for app in p.apps {
-            for window in Window.allCases {
-                #expect(during.users(app, window) == before.users(app, window))
-                #expect(during.dataEnd(app, window) == before.dataEnd(app, window))
-                #expect(during.up(app, window) == "1")
-                #expect(bounds.contains(during.errors(app, window, .notReady)))
-                #expect(during.attempts(app, window) - before.attempts(app, window) == during.errors(app, window, .notReady))
-            }
+        for (app, window) in p.appWindows {
+            #expect(during.users(app, window) == before.users(app, window))
+            #expect(during.dataEnd(app, window) == before.dataEnd(app, window))
+            #expect(during.up(app, window) == "1")
+            #expect(bounds.contains(during.errors(app, window, .notReady)))
+            #expect(during.attempts(app, window) - before.attempts(app, window) == during.errors(app, window, .notReady))
         }
         #expect(p.simulator.stats().total.portrait - callsBefore == 6 * 16)
 
@@ -96,20 +86,16 @@ struct FaultDataTests {
         let empty = try await p.scrape()
         #expect(empty.samples("wechat_portrait_users").isEmpty)
         #expect(empty.value("wechat_portrait_exposition_series") == "0")
-        for app in p.apps {
-            for window in Window.allCases {
-                #expect(empty.dataEnd(app, window) == String(FaultTests.today.midnightUnixSeconds))
-                #expect(empty.up(app, window) == "1")
-            }
+        for (app, window) in p.appWindows {
+            #expect(empty.dataEnd(app, window) == String(FaultTests.today.midnightUnixSeconds))
+            #expect(empty.up(app, window) == "1")
         }
         try await FaultDataTests.promtoolCheck(try await TestHTTPClient.request(port: p.port(), path: "/metrics").body)
 
         p.simulator.clearFaults()
         await p.advance(to: "2026-03-03 10:00:01")
         let next = try await p.scrape()
-        for app in p.apps {
-            for window in Window.allCases { expectExactData(next, p, app: app, window: window, end: ChinaDate(iso: "2026-03-02")!) }
-        }
+        expectAllData(next, p, end: ChinaDate(iso: "2026-03-02")!)
         await p.stop()
     }
 

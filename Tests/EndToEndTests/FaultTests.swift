@@ -74,9 +74,7 @@ struct FaultTests {
     func failure(_ scenario: FailureCase) async throws {
         let p = try await ExporterPipeline()
         let before = try await p.scrape()
-        for app in p.apps {
-            for window in Window.allCases { expectExactData(before, p, app: app, window: window, end: Self.yesterday) }
-        }
+        expectAllData(before, p, end: Self.yesterday)
         let callsBefore = p.apps.map { p.calls($0).portrait }
 
         // The fault starts just before the day's fetch at 10:00; look at its first hour.
@@ -124,12 +122,7 @@ struct FaultTests {
         let after = try await p.scrape()
         let newest = FetchPlan.target(at: p.time.now(), policy: p.policy)
         #expect(newest == Self.today)
-        for app in p.apps {
-            for window in Window.allCases {
-                expectExactData(after, p, app: app, window: window, end: Self.today)
-                #expect(after.up(app, window) == "1")
-            }
-        }
+        expectAllData(after, p, end: Self.today, up: "1")
         #expect(p.sink.lines(containing: "fetch recovered").count == p.jobs)
         await p.stop()
     }
@@ -151,12 +144,9 @@ struct FaultTests {
         scraped = try await p.scrape()
         #expect(p.simulator.stats().total.portrait - callsBefore == 8)
         #expect(p.simulator.stats().total.portraitErrors == [-1: 2])
-        for app in p.apps {
-            for window in Window.allCases {
-                expectExactData(scraped, p, app: app, window: window, end: Self.today)
-                #expect(scraped.up(app, window) == "1")
-                #expect(scraped.errors(app, window, .upstreamError) == (failed.contains { $0 == (app, window) } ? 1 : 0))
-            }
+        expectAllData(scraped, p, end: Self.today, up: "1")
+        for (app, window) in p.appWindows {
+            #expect(scraped.errors(app, window, .upstreamError) == (failed.contains { $0 == (app, window) } ? 1 : 0))
         }
         // Nothing more that day.
         await p.advance(to: "2026-03-02 23:59")

@@ -24,7 +24,7 @@ struct PipelineTests {
         var combinations = 0
         for app in pipeline.apps {
             for window in Window.allCases {
-                let expected = pipeline.simulator.expectedPortrait(appid: app.appid, window: window, end: yesterday).portrait
+                let expected = pipeline.expectedBuckets(end: yesterday, apps: [app], windows: [window])
                 for segment in Segment.allCases {
                     for dimension in Dimension.allCases {
                         let samples = exposition.samples("wechat_portrait_users").filter {
@@ -32,7 +32,7 @@ struct PipelineTests {
                                 && $0.labels["segment"] == segment.rawValue && $0.labels["dimension"] == dimension.rawValue
                         }
                         var want: [String: UInt64] = [:]
-                        for bucket in expected[segment, dimension] { want["\(bucket.name)|\(bucket.id.map(String.init) ?? "-")", default: 0] += bucket.value }
+                        for bucket in expected where bucket.segment == segment && bucket.dimension == dimension { want["\(bucket.name)|\(bucket.idLabel)", default: 0] += bucket.value }
                         var got: [String: UInt64] = [:]
                         for sample in samples { got["\(sample.labels["bucket"]!)|\(sample.labels["bucket_id"] ?? "-")"] = UInt64(sample.value) }
                         #expect(!want.isEmpty)

@@ -62,6 +62,8 @@ final class ExporterPipeline: Sendable {
     var simulator: WeChatSimulator { upstream.simulator }
     var apps: [SimulatedApp] { options.apps }
     var jobs: Int { options.apps.count * options.windows.count }
+    /// Every configured app and window, app by app.
+    var appWindows: [(app: SimulatedApp, window: Window)] { options.apps.flatMap { app in options.windows.map { (app, $0) } } }
     var policy: SchedulePolicy { service.configuration.schedule }
 
     /// Starts the simulator (`before` may inject faults first), then the exporter; with
@@ -181,8 +183,41 @@ final class ExporterPipeline: Sendable {
         try await TestHTTPClient.request(port: port(plugin), path: path).text
     }
 
+    /// Every bucket the simulator serves for `apps` and `windows` (default: the configured ones)
+    /// ending on `end`, shaped by `faults`, one entry per upstream bucket (not merged).
+    func expectedBuckets(end: ChinaDate, apps: [SimulatedApp]? = nil, windows: [Window]? = nil, shapedBy faults: [Fault] = []) -> [ExpectedBucket] {
+        var result: [ExpectedBucket] = []
+        for app in apps ?? options.apps {
+            for window in windows ?? options.windows {
+                let portrait = simulator.expectedPortrait(appid: app.appid, window: window, end: end, shapedBy: faults).portrait
+                for segment in Segment.allCases {
+                    for dimension in Dimension.allCases {
+                        result += portrait[segment, dimension].map {
+                            ExpectedBucket(app: app, window: window, segment: segment, dimension: dimension, name: $0.name, id: $0.id, value: $0.value)
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
     /// Upstream calls so far, per appid.
     func calls(_ app: SimulatedApp) -> SimulatorStats.Calls { simulator.stats().app(app.appid) }
+}
+
+/// One bucket of a simulated portrait, with the labels the exporter gives it.
+struct ExpectedBucket: Sendable {
+    var app: SimulatedApp
+    var window: Window
+    var segment: Segment
+    var dimension: PortraitCore.Dimension
+    var name: String
+    var id: Int64?
+    var value: UInt64
+
+    /// The `bucket_id` label, or "-" where the upstream gives no id.
+    var idLabel: String { id.map(String.init) ?? "-" }
 }
 
 /// Reading the exporter's families out of a scrape.
@@ -228,19 +263,25 @@ extension ParsedExposition {
     }
 }
 
+/// `expectExactData` for every app and window of the pipeline (`shapedBy` gives each app's
+/// faults); with `up`, every `wechat_portrait_up` is `up`; with `noErrors`, no error of any reason
+/// was counted.
+func expectAllData(_ exposition: ParsedExposition, _ pipeline: ExporterPipeline, end: ChinaDate, shapedBy faults: (SimulatedApp) -> [Fault] = { _ in [] },
+                   up: String? = nil, noErrors: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) {
+    for (app, window) in pipeline.appWindows {
+        expectExactData(exposition, pipeline, app: app, window: window, end: end, shapedBy: faults(app), sourceLocation: sourceLocation)
+        if let up { #expect(exposition.up(app, window) == up, "\(app.name!) \(window)", sourceLocation: sourceLocation) }
+        if noErrors { #expect(exposition.otherErrors(app, window, except: nil) == 0, "\(app.name!) \(window)", sourceLocation: sourceLocation) }
+    }
+}
+
 /// Checks that a scrape holds exactly the simulator's data for one app and window ending on
 /// `end` (shaped by `faults`), merged the way the exporter merges buckets with the same labels.
 func expectExactData(_ exposition: ParsedExposition, _ pipeline: ExporterPipeline, app: SimulatedApp, window: Window, end: ChinaDate,
                      shapedBy faults: [Fault] = [], sourceLocation: SourceLocation = #_sourceLocation) {
-    let expected = pipeline.simulator.expectedPortrait(appid: app.appid, window: window, end: end, shapedBy: faults).portrait
     var want: [String: UInt64] = [:]
-    for segment in Segment.allCases {
-        for dimension in Dimension.allCases {
-            for bucket in expected[segment, dimension] {
-                let key = [segment.rawValue, dimension.rawValue, bucket.name, bucket.id.map(String.init) ?? "-"].joined(separator: "\u{1}")
-                want[key, default: 0] += bucket.value
-            }
-        }
+    for bucket in pipeline.expectedBuckets(end: end, apps: [app], windows: [window], shapedBy: faults) {
+        want[[bucket.segment.rawValue, bucket.dimension.rawValue, bucket.name, bucket.idLabel].joined(separator: "\u{1}"), default: 0] += bucket.value
     }
     let got = exposition.users(app, window).mapValues { UInt64($0) ?? .max }
     #expect(got == want, "\(app.name!) \(window) ending \(end): \(got.count) series, want \(want.count)", sourceLocation: sourceLocation)
