@@ -105,6 +105,10 @@ public final class UDPListener: Sendable {
         return datagrams
     }
 
+    /// Tells the receive thread to stop and close the socket, without waiting for it: for async
+    /// code and `deinit`, which must not block a thread.
+    public func stopReceiving() { stopped.store(true, ordering: .relaxed) }
+
     /// Stops the receive thread and closes the socket (waits briefly for the thread).
     public func close() {
         stopped.store(true, ordering: .relaxed)

@@ -16,7 +16,6 @@ struct AllPluginsTests {
     @Test("every plugin carries exactly the simulator's values, and no secret or token")
     func samePortraitEverywhere() async throws {
         let p = try await ExporterPipeline(ExporterPipeline.Options(jsonl: true, statsd: true, statsdDialect: "dogstatsd", firstAttemptsTimeout: .seconds(60)))
-        let (apps, upstream, service, sink) = (p.apps, p.upstream, p.service, p.sink)
 
         // What the simulator served.
         let end = ChinaDate(iso: "2026-02-28")!
@@ -29,7 +28,7 @@ struct AllPluginsTests {
         #expect(expected.count > 1000)
 
         // Prometheus.
-        let port = try #require(service.host.plugins.compactMap { $0.summary.hasPrefix("http://") ? $0.summary : nil }.first
+        let port = try #require(p.service.host.plugins.compactMap { $0.summary.hasPrefix("http://") ? $0.summary : nil }.first
             .flatMap { UInt16($0.split(separator: ":")[2].split(separator: "/")[0]) })
         var prometheus = Table()
         for _ in PollingRounds() {
@@ -109,13 +108,13 @@ struct AllPluginsTests {
         #expect(statsdTotals == expectedTotals)
 
         // One fetch per app and window fed all three.
-        #expect(upstream.calls.portrait == 6)
+        #expect(p.upstream.calls.portrait == 6)
 
         // No secret or token anywhere.
-        let outputs = [sink.lines.joined(separator: "\n"), p.jsonlText,
+        let outputs = [p.sink.lines.joined(separator: "\n"), p.jsonlText,
                        p.statsdDatagrams.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n"),
                        try await TestHTTPClient.request(port: port, path: "/metrics").text]
-        for secret in apps.map(\.secret) + upstream.simulator.allIssuedTokens() {
+        for secret in p.apps.map(\.secret) + p.upstream.simulator.allIssuedTokens() {
             for output in outputs { #expect(!output.contains(secret)) }
         }
         await p.stop()

@@ -24,21 +24,20 @@ struct ReloadTests {
     func applyInProcess() async throws {
         let p = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 5, simulatorApps: Self.allApps, readyTime: "00:00",
                                                                     enableReload: true))
-        let (time, upstream, service) = (p.time, p.upstream, p.service)
-        #expect(upstream.calls.portrait == 6)
-        let shopTokens = upstream.simulator.stats().app(SimulatedApp.demoShop.appid).stableToken
+        #expect(p.upstream.calls.portrait == 6)
+        let shopTokens = p.upstream.simulator.stats().app(SimulatedApp.demoShop.appid).stableToken
 
         let second = try p.config(apps: [.demoShop, Self.blog], windows: [.day7, .day30]).load(secretsOf: Self.allApps)
-        await service.apply(second)
-        try #require(await time.waitForSleepers(4))
-        for _ in PollingRounds() { guard await service.store.current.snapshots.count != 4 else { break }; try await Task.sleep(for: .milliseconds(10)) }
-        let state = await service.store.current
+        await p.service.apply(second)
+        try #require(await p.time.waitForSleepers(4))
+        for _ in PollingRounds() { guard await p.service.store.current.snapshots.count != 4 else { break }; try await Task.sleep(for: .milliseconds(10)) }
+        let state = await p.service.store.current
         #expect(Set(state.snapshots.keys) == Set(["shop", "blog"].flatMap { app in [Window.day7, .day30].map { SnapshotKey(app: app, window: $0) } }))
         // shop's 7d and 30d were held: only blog's two windows were fetched.
-        #expect(upstream.calls.portrait == 8)
-        #expect(upstream.simulator.stats().app(SimulatedApp.demoShop.appid).stableToken == shopTokens)
-        #expect(service.status.report().jobs.map(\.key.description) == ["shop/7d", "shop/30d", "blog/7d", "blog/30d"])
-        #expect(service.status.report().jobs[0].attempts == 1, "shop/7d keeps its counters")
+        #expect(p.upstream.calls.portrait == 8)
+        #expect(p.upstream.simulator.stats().app(SimulatedApp.demoShop.appid).stableToken == shopTokens)
+        #expect(p.service.status.report().jobs.map(\.key.description) == ["shop/7d", "shop/30d", "blog/7d", "blog/30d"])
+        #expect(p.service.status.report().jobs[0].attempts == 1, "shop/7d keeps its counters")
         await p.stop()
     }
 

@@ -107,9 +107,10 @@ final class ExporterPipeline: Sendable {
                               maxConcurrentFetches: options.maxConcurrentFetches, readyTime: options.readyTime, exporters: exporters)
     }
 
+    /// Removes the JSON-lines file and lets the StatsD listener go (neither blocks).
     deinit {
         jsonlFile?.remove()
-        statsdListener?.close()
+        statsdListener?.stopReceiving()
     }
 
     func stop() async {
