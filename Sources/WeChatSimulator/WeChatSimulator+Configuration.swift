@@ -137,10 +137,13 @@ extension WeChatSimulator {
             self.seed = seed
         }
 
-        /// The demo: apps "shop" and "news" (`SimulatedApp.demoShop`, `.demoNews`) with data ready
+        /// The demo: apps "shop" and "news" (`SimulatedApp.demoShop`, `.demoNews`) and the
+        /// third-party platform `SimulatedComponent.demo` with three merchants, with data ready
         /// from 00:00, so yesterday's portrait is there at any hour.
         public static func demo(time: any TimeSource = SystemTimeSource(), seed: UInt64 = 0) -> Configuration {
-            Configuration(apps: [.demoShop, .demoNews], readyTime: TimeOfDay(hour: 0), time: time, seed: seed)
+            var configuration = Configuration(apps: [.demoShop, .demoNews], readyTime: TimeOfDay(hour: 0), time: time, seed: seed)
+            configuration.components = [.demo]
+            return configuration
         }
     }
 }

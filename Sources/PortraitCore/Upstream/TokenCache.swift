@@ -111,6 +111,8 @@ public actor TokenCache {
     private var rotatedRefreshTokens: [String: (configured: String, current: String)] = [:]
     /// Per component appid: the verify ticket WeChat refused (61005/61006); not sent again.
     private var rejectedTickets: [String: String] = [:]
+    /// Per component appid: the verify-ticket problem last logged.
+    private var ticketProblems: [String: String] = [:]
     /// Rotated refresh tokens read from the persist file, by authorizer appid, with the
     /// fingerprint of the configured token they replaced.
     private var persistedRefreshTokens: [String: (configuredHash: String, current: String)] = [:]
@@ -319,7 +321,21 @@ public actor TokenCache {
     private func refreshComponent(_ component: ComponentCredentials) async throws -> AccessToken {
         let key = Self.componentKey(component)
         defer { entries[key]?.refresh = nil }
-        let ticket = try await verifyTicket(component)
+        let ticket: String
+        do {
+            ticket = try await verifyTicket(component)
+            if ticketProblems.removeValue(forKey: component.appid) != nil {
+                logger.info("component verify ticket file usable again", ["component_appid": component.appid, "path": component.verifyTicketFile])
+            }
+        } catch let failure as FetchFailure {
+            // Logged once per change of the problem (the scheduler logs per app and window, and only
+            // when the failure reason changes).
+            if ticketProblems[component.appid] != failure.message {
+                ticketProblems[component.appid] = failure.message
+                logger.error(failure.message, ["component_appid": component.appid, "reason": failure.reason.rawValue])
+            }
+            throw failure
+        }
         tokenCalls += 1
         let requestedAt = time.now()
         let answer: (token: String, expiresIn: Int)
