@@ -321,33 +321,41 @@ public actor TokenCache {
     private func refreshComponent(_ component: ComponentCredentials) async throws -> AccessToken {
         let key = Self.componentKey(component)
         defer { entries[key]?.refresh = nil }
-        let ticket: String
+        let answer: (token: String, expiresIn: Int)
+        let requestedAt: Date
         do {
-            ticket = try await verifyTicket(component)
-            if ticketProblems.removeValue(forKey: component.appid) != nil {
-                logger.info("component verify ticket file usable again", ["component_appid": component.appid, "path": component.verifyTicketFile])
+            let ticket = try await verifyTicket(component)
+            tokenCalls += 1
+            requestedAt = time.now()
+            do {
+                answer = try await client.componentToken(componentAppid: component.appid, secret: component.secret, verifyTicket: ticket)
+            } catch let failure as FetchFailure {
+                if let errcode = failure.errcode, UpstreamErrorCode.verifyTicketRejected.contains(errcode) {
+                    rejectedTickets[component.appid] = ticket
+                    let what = errcode == 61005 ? "expired" : "invalid"
+                    throw FetchFailure(reason: .config, errcode: errcode, rid: failure.rid,
+                                       message: "component token: WeChat says the component_verify_ticket in \(component.verifyTicketFile) is \(what); waiting for the platform's callback server to write a new one")
+                }
+                throw FetchFailure(reason: failure.reason, errcode: failure.errcode, rid: failure.rid, message: "component token: \(failure.message)")
             }
         } catch let failure as FetchFailure {
-            // Logged once per change of the problem (the scheduler logs per app and window, and only
-            // when the failure reason changes).
-            if ticketProblems[component.appid] != failure.message {
+            // Ticket problems are logged here once per change (the scheduler logs per app and
+            // window, and only when the failure reason changes, so a missing file turning into a
+            // stale or refused ticket would go unseen).
+            let ticketProblem = failure.errcode.map(UpstreamErrorCode.verifyTicketRejected.contains) ?? (failure.reason == .config && failure.errcode == nil)
+            if ticketProblem, ticketProblems[component.appid] != failure.message {
                 ticketProblems[component.appid] = failure.message
-                logger.error(failure.message, ["component_appid": component.appid, "reason": failure.reason.rawValue])
+                var fields: [(String, String)] = [("component_appid", component.appid), ("reason", failure.reason.rawValue)]
+                if let errcode = failure.errcode { fields.append(("errcode", String(errcode))) }
+                if let rid = failure.rid { fields.append(("rid", rid)) }
+                var logger = self.logger
+                for (k, v) in fields { logger = logger.with(k, v) }
+                logger.error(failure.message)
             }
             throw failure
         }
-        tokenCalls += 1
-        let requestedAt = time.now()
-        let answer: (token: String, expiresIn: Int)
-        do {
-            answer = try await client.componentToken(componentAppid: component.appid, secret: component.secret, verifyTicket: ticket)
-        } catch let failure as FetchFailure {
-            if let errcode = failure.errcode, UpstreamErrorCode.verifyTicketRejected.contains(errcode) {
-                rejectedTickets[component.appid] = ticket
-                logger.error("WeChat refused the component_verify_ticket; waiting for the platform's callback server to write a new one",
-                             ["component_appid": component.appid, "path": component.verifyTicketFile, "errcode": String(errcode)])
-            }
-            throw FetchFailure(reason: failure.reason, errcode: failure.errcode, rid: failure.rid, message: "component token: \(failure.message)")
+        if ticketProblems.removeValue(forKey: component.appid) != nil {
+            logger.info("component verify ticket accepted again", ["component_appid": component.appid, "path": component.verifyTicketFile])
         }
         logger.redactor.register(token: answer.token, key: key)
         let token = AccessToken(value: answer.token, expiresAt: requestedAt.addingTimeInterval(TimeInterval(answer.expiresIn)))
