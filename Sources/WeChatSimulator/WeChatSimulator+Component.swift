@@ -198,6 +198,13 @@ extension WeChatSimulator {
         return state.withLock { $0.components.push(component: componentAppid, now: now) }
     }
 
+    /// The merchant authorises the platform again: a new refresh token replaces the current one
+    /// (which then answers 61023). Returns it; nil for an unknown merchant.
+    public func reauthorize(authorizerAppid: String) -> String? {
+        guard authorizersByID[authorizerAppid] != nil else { return nil }
+        return state.withLock { $0.components.rotate(authorizer: authorizerAppid) }
+    }
+
     /// The refresh token that works now for a merchant (after any rotation).
     public func currentRefreshToken(authorizerAppid: String) -> String? {
         state.withLock { $0.components.refreshTokens[authorizerAppid] }
