@@ -147,6 +147,8 @@ extension WeChatSimulator {
             return .object([
                 ("legacy_token", .integer(Int64(c.legacyToken))),
                 ("stable_token", .integer(Int64(c.stableToken))),
+                ("component_token", .integer(Int64(c.componentToken))),
+                ("authorizer_token", .integer(Int64(c.authorizerToken))),
                 ("force_refreshes", .integer(Int64(c.forceRefreshes))),
                 ("tokens_issued", .integer(Int64(c.tokensIssued))),
                 ("token_errors", codes(c.tokenErrors)),
