@@ -269,7 +269,7 @@ public actor TokenCache {
             }
             logger.redactor.register(token: answer.token, key: appid)
             if let rotated = answer.refreshToken, rotated != sent {
-                logger.redactor.register(secret: rotated)
+                logger.redactor.register(token: rotated, key: "refresh:" + appid)
                 rotatedRefreshTokens[appid] = (grant.refreshToken.value, rotated)
                 logger.info("authorizer_refresh_token rotated by WeChat; using the new one from now on (kept in memory and, with token.persist_file, in that file)",
                             ["app": app.identity.name])
@@ -412,7 +412,7 @@ public actor TokenCache {
         for (appid, value) in members {
             if let refresh = value["authorizer_refresh_token"]?.stringValue, !refresh.isEmpty,
                let hash = value["configured_refresh_token_fnv1a64"]?.stringValue {
-                logger.redactor.register(secret: refresh)
+                logger.redactor.register(token: refresh, key: "refresh:" + appid)
                 persistedRefreshTokens[appid] = (hash, refresh)
             }
             guard let token = value["access_token"]?.stringValue, let expires = value["expires_at"]?.integerValue else { continue }
