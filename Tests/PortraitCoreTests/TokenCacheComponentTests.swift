@@ -121,3 +121,56 @@ struct TokenCacheComponentTests {
         #expect(sink.lines.allSatisfy { !$0.contains("refreshtoken@@@") && !$0.contains("ticket@@@") })
     }
 }
+
+/// A platform of the size this is for: hundreds of merchants.
+@Suite("Token cache: a platform with 300 merchants", .timeLimit(.minutes(5)))
+struct TokenCacheComponentScaleTests {
+    @Test("300 merchants × 3 windows fetched at once: one component-token call, 300 authorizer-token calls, 900 portraits")
+    func threeHundredMerchants() async throws {
+        let time = ManualTimeSource(china: "2026-03-01 12:00")
+        let merchants = (0..<300).map { i in
+            SimulatedAuthorizer(appid: "wxm" + String(i).leftPadded(to: 13), refreshToken: "refreshtoken@@@merchant-\(i)-Zq8Lw2", name: "m\(i)")
+        }
+        let platform = SimulatedComponent(appid: "wx3c9a5e7f1b2d4068", secret: "e4da3b7fbbce2345d7772b0674a318d5", authorizers: merchants)
+        let upstream = try SimulatedUpstream(time: time, apps: [], components: [platform])
+        defer { upstream.stop() }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ticket-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try upstream.simulator.pushVerifyTicket(componentAppid: platform.appid)!.write(toFile: path, atomically: true, encoding: .utf8)
+        let component = ComponentCredentials(appid: platform.appid, secret: Secret(platform.secret), verifyTicketFile: path)
+        let sink = RecordingLogSink()
+        let client = upstream.client()
+        let cache = TokenCache(client: client, time: time, logger: Logger(level: .debug, sink: sink, clock: time))
+        let fetcher = PortraitFetcher(client: client, tokens: cache, time: time)
+        let end = ChinaDate(containing: time.now()).adding(days: -1)
+        let apps = merchants.map {
+            AppCredentials(identity: AppIdentity(name: $0.name!, appid: $0.appid), secret: nil,
+                           tokenSource: .component(ComponentGrant(component: component, refreshToken: Secret($0.refreshToken))))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // At most 32 portrait calls in flight, like a scheduler with a large max_concurrent_fetches.
+            var pending = apps.flatMap { app in Window.allCases.map { (app, $0) } }[...]
+            for _ in 0..<32 {
+                guard let (app, window) = pending.popFirst() else { break }
+                group.addTask { _ = try await fetcher.fetch(app: app, window: window, end: end) }
+            }
+            while try await group.next() != nil {
+                guard let (app, window) = pending.popFirst() else { continue }
+                group.addTask { _ = try await fetcher.fetch(app: app, window: window, end: end) }
+            }
+        }
+        let calls = upstream.calls
+        #expect(calls.componentToken == 1)
+        #expect(calls.authorizerToken == 300)
+        #expect(calls.portraitSuccesses == 900)
+        #expect(calls.portrait == 900)
+        let secrets = [platform.secret] + merchants.map(\.refreshToken) + upstream.simulator.allIssuedTokens() + upstream.simulator.allComponentSecrets()
+        let lines = sink.lines
+        for secret in secrets where lines.contains(where: { $0.contains(secret) }) { Issue.record("a secret in the log") }
+    }
+}
+
+extension String {
+    /// The string with leading zeros up to `width` characters.
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
