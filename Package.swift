@@ -75,7 +75,7 @@ let package = Package(
         // Test helper, not a product: an HTTPServer in a child process, so a test can limit its
         // file descriptors (EMFILE) without touching the test process.
         .executableTarget(name: "portrait-http-probe", dependencies: ["PortraitHTTP"], swiftSettings: strict),
-        .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP", "portrait-http-probe"], swiftSettings: strict),
+        .testTarget(name: "PortraitHTTPTests", dependencies: ["PortraitHTTP", "PortraitTestKit", "portrait-http-probe"], swiftSettings: strict),
         .testTarget(
             name: "PortraitPrometheusTests",
             dependencies: ["PortraitPrometheus", "PortraitCore", "PortraitHTTP", "PortraitTestKit"],

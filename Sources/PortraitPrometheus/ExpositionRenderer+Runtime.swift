@@ -8,20 +8,14 @@ extension ExpositionRenderer {
         for statusClass in 1...5 {
             sample(["code": Self.statusClassLabels[statusClass - 1]], UInt64(clamping: stats.responses(statusClass: statusClass)))
         }
-        family(MetricCatalog.httpBadRequests)
-        sample(UInt64(clamping: stats.badRequests))
-        family(MetricCatalog.httpConnections)
-        sample(UInt64(clamping: stats.connectionsAccepted))
-        family(MetricCatalog.httpConnectionsRejected)
-        sample(UInt64(clamping: stats.connectionsRejected))
-        family(MetricCatalog.httpAcceptErrors)
-        sample(UInt64(clamping: stats.acceptErrors))
-        family(MetricCatalog.httpOpenConnections)
-        sample(UInt64(clamping: stats.connectionsOpen))
-        family(MetricCatalog.httpResponseBytes)
-        sample(UInt64(clamping: stats.bytesWritten))
-        family(MetricCatalog.httpRequestBytes)
-        sample(UInt64(clamping: stats.bytesRead))
+        single(MetricCatalog.httpBadRequests, UInt64(clamping: stats.badRequests))
+        single(MetricCatalog.httpConnections, UInt64(clamping: stats.connectionsAccepted))
+        single(MetricCatalog.httpConnectionsRejected, UInt64(clamping: stats.connectionsRejected))
+        single(MetricCatalog.httpConnectionsEvicted, UInt64(clamping: stats.connectionsEvicted))
+        single(MetricCatalog.httpAcceptErrors, UInt64(clamping: stats.acceptErrors))
+        single(MetricCatalog.httpOpenConnections, UInt64(clamping: stats.connectionsOpen))
+        single(MetricCatalog.httpResponseBytes, UInt64(clamping: stats.bytesWritten))
+        single(MetricCatalog.httpRequestBytes, UInt64(clamping: stats.bytesRead))
         family(MetricCatalog.httpTimeouts)
         sample(["kind": "header"], UInt64(clamping: stats.headerReadTimeouts))
         sample(["kind": "idle"], UInt64(clamping: stats.idleTimeouts))
@@ -35,26 +29,25 @@ extension ExpositionRenderer {
             family(MetricCatalog.processStartTime)
             sample(timestampSeconds: value)
         }
-        if let value = metrics.cpuSeconds {
-            family(MetricCatalog.processCPU)
-            sample(value)
-        }
-        if let value = metrics.residentBytes {
-            family(MetricCatalog.processResident)
-            sample(value)
-        }
-        if let value = metrics.virtualBytes {
-            family(MetricCatalog.processVirtual)
-            sample(value)
-        }
-        if let value = metrics.openFDs {
-            family(MetricCatalog.processOpenFDs)
-            sample(value)
-        }
-        if let value = metrics.maxFDs {
-            family(MetricCatalog.processMaxFDs)
-            sample(value)
-        }
+        single(MetricCatalog.processCPU, metrics.cpuSeconds)
+        single(MetricCatalog.processResident, metrics.residentBytes)
+        single(MetricCatalog.processVirtual, metrics.virtualBytes)
+        single(MetricCatalog.processOpenFDs, metrics.openFDs)
+        single(MetricCatalog.processMaxFDs, metrics.maxFDs)
+    }
+
+    /// Writes a catalogued family with one unlabelled sample; nothing when `value` is unknown.
+    private mutating func single(_ descriptor: MetricDescriptor, _ value: UInt64?) {
+        guard let value else { return }
+        family(descriptor)
+        sample(value)
+    }
+
+    /// Writes a catalogued family with one unlabelled `Double` sample; nothing when `value` is unknown.
+    private mutating func single(_ descriptor: MetricDescriptor, _ value: Double?) {
+        guard let value else { return }
+        family(descriptor)
+        sample(value)
     }
 
     /// Renders families contributed by other plugins. Families of one name (several instances of

@@ -55,12 +55,21 @@ public enum MetricCatalog {
     public static let fetchErrors = MetricDescriptor(
         "wechat_portrait_fetch_errors_total", .counter, labels: ["app", "window", "reason"],
         help: "Failed getUserPortrait calls by reason (token, quota, rate_limited, not_ready, upstream_error, config, http, timeout, decode, network).")
+    public static let lastErrcode = MetricDescriptor(
+        "wechat_portrait_last_errcode", .gauge, labels: ["app", "window"],
+        help: "WeChat errcode of the last attempt if it failed (the token endpoint's when no token could be had); -2 for a failure without one (timeout, HTTP status, network, undecodable or empty answer); 0 after a success.")
     public static let lastFetchDuration = MetricDescriptor(
         "wechat_portrait_last_fetch_duration_seconds", .gauge, labels: ["app", "window"],
         help: "Wall time of the last finished getUserPortrait call, in seconds.")
+    public static let nextAttempt = MetricDescriptor(
+        "wechat_portrait_next_attempt_timestamp_seconds", .gauge, labels: ["app", "window"],
+        help: "Unix time at which the scheduler next calls getUserPortrait for the app and window (ready time, retry, backoff or quota wait); while a call is due or in flight, the time it became due.")
     public static let tokenRefreshes = MetricDescriptor(
         "wechat_portrait_token_refreshes_total", .counter, labels: ["app", "result"],
         help: "Access-token refreshes by result (success, failure).")
+    public static let tokenExpiry = MetricDescriptor(
+        "wechat_portrait_token_expiry_timestamp_seconds", .gauge, labels: ["app"],
+        help: "Unix time at which the app's cached access token expires (absent while none is cached and for token files). Tokens are refreshed when a fetch needs one, so a past time between fetches is normal.")
 
     // MARK: HTTP server (refreshed at most once per second)
 
@@ -75,7 +84,10 @@ public enum MetricCatalog {
         help: "TCP connections accepted by the exporter's HTTP server (rejected ones not included).")
     public static let httpConnectionsRejected = MetricDescriptor(
         "wechat_portrait_http_connections_rejected_total", .counter,
-        help: "TCP connections closed at once because max_connections were open.")
+        help: "TCP connections closed at once because max_connections were open and none of them was idle (idle ones are evicted instead).")
+    public static let httpConnectionsEvicted = MetricDescriptor(
+        "wechat_portrait_http_connections_evicted_total", .counter,
+        help: "Idle TCP connections closed to admit a new one at max_connections (silent ones first, then the longest idle).")
     public static let httpAcceptErrors = MetricDescriptor(
         "wechat_portrait_http_accept_errors_total", .counter,
         help: "Failed accept() calls of the exporter's HTTP server (e.g. out of file descriptors).")
@@ -117,8 +129,8 @@ public enum MetricCatalog {
     public static let all: [MetricDescriptor] = [
         buildInfo, ready,
         appInfo, dataEnd, users, expositionSeries,
-        up, lastSuccess, fetchAttempts, fetchErrors, lastFetchDuration, tokenRefreshes,
-        httpRequests, httpBadRequests, httpConnections, httpConnectionsRejected, httpAcceptErrors, httpOpenConnections,
+        up, lastSuccess, fetchAttempts, fetchErrors, lastErrcode, lastFetchDuration, nextAttempt, tokenRefreshes, tokenExpiry,
+        httpRequests, httpBadRequests, httpConnections, httpConnectionsRejected, httpConnectionsEvicted, httpAcceptErrors, httpOpenConnections,
         httpResponseBytes, httpRequestBytes, httpTimeouts,
         processStartTime, processCPU, processResident, processVirtual, processOpenFDs, processMaxFDs,
     ]

@@ -1,5 +1,12 @@
 /// The rounds of a polling loop in a test, bounded by real time rather than by a count:
-/// `for _ in PollingRounds() where !done { …; try await Task.sleep(for: .milliseconds(10)) }`.
+///
+///     for _ in PollingRounds() {
+///         guard !done() else { break }
+///         try await Task.sleep(for: .milliseconds(10))
+///     }
+///
+/// End the loop with `break`: a `where` clause only skips rounds, and the rounds go on until
+/// the time is up.
 ///
 /// A count of rounds times a sleep is a timed assertion in disguise: on a loaded 2-core machine the
 /// work inside each round takes longer and 400 rounds run out long before the code under test is

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs a program to completion for tests (promtool, the exporter binary).
+/// Runs a program to completion for tests (promtool, python3, the exporter binary).
 public enum Subprocess {
     public struct Result: Sendable {
         public var status: Int32
@@ -8,33 +8,62 @@ public enum Subprocess {
         public var output: String
     }
 
-    /// Runs `path` with `arguments`, feeding `input` on standard input; waits at most `timeout`
-    /// (then kills it and reports status -1). The waiting happens on a thread of its own.
-    public static func run(_ path: String, _ arguments: [String], input: [UInt8] = [], timeout: Duration = .seconds(60)) async throws -> Result {
-        try await OffPool.run { try runBlocking(path, arguments, input: input, timeout: timeout) }
+    /// Runs `path` with `arguments` (in `environment` and `directory` when given), feeding `input`
+    /// on standard input; waits at most `timeout`, then stops it (SIGTERM, SIGKILL 200 ms later)
+    /// and reports status -1. The waiting happens on a thread of its own.
+    public static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
+                           input: [UInt8] = [], timeout: Duration = .seconds(60)) async throws -> Result {
+        try await OffPool.run {
+            try runBlocking(path, arguments, environment: environment, directory: directory, input: input, timeout: timeout)
+        }
     }
 
     /// `run` on the calling thread: only for threads that may block (never from a task).
-    public static func runBlocking(_ path: String, _ arguments: [String], input: [UInt8] = [], timeout: Duration = .seconds(60)) throws -> Result {
+    public static func runBlocking(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
+                                   input: [UInt8] = [], timeout: Duration = .seconds(60)) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let stdin = Pipe()
         let output = Pipe()
         process.standardInput = stdin
         process.standardOutput = output
         process.standardError = output
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input))
-        try stdin.fileHandleForWriting.close()
-        let collected = output.fileHandleForReading.readDataToEndOfFile()
-        let deadline = Date().addingTimeInterval(timeout.seconds)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            return Result(status: -1, output: String(decoding: collected, as: UTF8.self))
+        // Collected as it comes, so a program that writes more than a pipe holds is never stuck,
+        // and a program that hangs can be stopped at the deadline with what it wrote so far.
+        let collected = LockedValue(Data())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { collected.withLock { $0.append(data) } }
         }
-        return Result(status: process.terminationStatus, output: String(decoding: collected, as: UTF8.self))
+        do {
+            try process.run()
+        } catch {
+            output.fileHandleForReading.readabilityHandler = nil
+            throw error
+        }
+        stdin.fileHandleForWriting.write(Data(input))
+        try? stdin.fileHandleForWriting.close()
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
+        let timedOut = process.isRunning
+        if timedOut {
+            process.terminate()
+            let grace = ContinuousClock.now.advanced(by: .milliseconds(200))
+            while process.isRunning && ContinuousClock.now < grace { usleep(5_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        // The handler is a dispatch source on the descriptor: removed before the pipe closes it.
+        output.fileHandleForReading.readabilityHandler = nil
+        if timedOut {
+            return Result(status: -1, output: String(decoding: collected.value, as: UTF8.self) + "\n[killed after \(timeout)]")
+        }
+        // Whatever arrived after the handler's last call.
+        if let rest = try? output.fileHandleForReading.readToEnd(), !rest.isEmpty { collected.withLock { $0.append(rest) } }
+        return Result(status: process.terminationStatus, output: String(decoding: collected.value, as: UTF8.self))
     }
 }
 
@@ -46,10 +75,12 @@ public final class RunningProcess: @unchecked Sendable {
     private var stdoutText = ""
     private var stderrText = ""
 
-    public init(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+    /// Starts `path` with `arguments`, in `environment` and `directory` when given.
+    public init(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

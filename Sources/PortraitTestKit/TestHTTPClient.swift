@@ -1,31 +1,24 @@
-@preconcurrency import Glibc
-import Foundation
-
-/// A minimal HTTP/1.1 client over a loopback TCP socket, for tests: one request per connection
-/// (`Connection: close`), reads until the server closes, every read bounded by `SO_RCVTIMEO`.
-/// The socket calls block, so they run on a thread of their own (`OffPool`), never on a thread
-/// of the cooperative pool.
-public struct TestHTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [(String, String)]
-    public var body: [UInt8]
-
-    public func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
-    }
-    public var text: String { String(decoding: body, as: UTF8.self) }
-}
-
-public struct TestHTTPError: Error, CustomStringConvertible {
-    public var description: String
-    public init(description: String) { self.description = description }
-}
-
+/// One-shot HTTP/1.1 exchanges for tests, over a `TestConnection`: one request per connection
+/// (`Connection: close`), read until the server closes, every socket call bounded by the
+/// timeout. The async functions run the blocking socket calls on a thread of their own
+/// (`OffPool`), never on a thread of the cooperative pool; the `blocking…` ones are for threads
+/// that may block (a `@MainActor` suite, or inside `OffPool.run`).
 public enum TestHTTPClient {
-    /// Sends `method path` to 127.0.0.1:`port` and returns the parsed response.
-    public static func request(port: UInt16, method: String = "GET", path: String, timeoutSeconds: Int = 20) async throws -> TestHTTPResponse {
-        let raw = try await exchange(port: port, request: "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n", timeoutSeconds: timeoutSeconds)
-        return try parse(raw, isHead: method == "HEAD")
+    /// Sends `method path` (with `headers`, and `body` with its Content-Length when there is one)
+    /// to `127.0.0.1:port` and returns the parsed response.
+    public static func request(port: UInt16, method: String = "GET", path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+                               timeoutSeconds: Int = 20) async throws -> TestHTTPResponse {
+        try await OffPool.run {
+            try blockingRequest(port: port, method: method, path: path, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
+        }
+    }
+
+    /// `request` on the calling thread: only for threads that may block (never from a task on
+    /// the cooperative pool).
+    public static func blockingRequest(host: String = "127.0.0.1", port: UInt16, method: String = "GET", path: String,
+                                       headers: [(String, String)] = [], body: [UInt8]? = nil, timeoutSeconds: Int = 20) throws -> TestHTTPResponse {
+        let request = requestBytes(host: host, port: port, method: method, path: path, headers: headers, body: body)
+        return try parse(try blockingExchange(host: host, port: port, request: request, timeoutSeconds: timeoutSeconds), isHead: method == "HEAD")
     }
 
     /// Writes `request` and reads until the peer closes the connection (on a thread of its own).
@@ -34,65 +27,119 @@ public enum TestHTTPClient {
     }
 
     /// `exchange` on the calling thread: only for threads that may block (never from a task).
-    public static func blockingExchange(port: UInt16, request: String, timeoutSeconds: Int) throws -> [UInt8] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestHTTPError(description: "socket: errno \(errno)") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw TestHTTPError(description: "connect to port \(port): errno \(errno)") }
-        let bytes = Array(request.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw TestHTTPError(description: "send: errno \(errno)")
-            }
-            sent += n
-        }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw TestHTTPError(description: "recv: errno \(errno) (timeout or reset) after \(received.count) bytes")
-            }
-            if n == 0 { break }
-            received.append(contentsOf: buffer[0..<n])
-        }
-        return received
+    public static func blockingExchange(host: String = "127.0.0.1", port: UInt16, request: String, timeoutSeconds: Int) throws -> [UInt8] {
+        try blockingExchange(host: host, port: port, request: Array(request.utf8), timeoutSeconds: timeoutSeconds)
     }
 
+    /// `blockingExchange` with the request as bytes.
+    public static func blockingExchange(host: String = "127.0.0.1", port: UInt16, request: [UInt8], timeoutSeconds: Int) throws -> [UInt8] {
+        let connection = try TestConnection(host: host, port: port, timeout: .seconds(timeoutSeconds))
+        try connection.send(request)
+        return try connection.readToEnd()
+    }
+
+    /// The bytes of a one-shot request: the request line, `Host`, `Connection: close`, `headers`,
+    /// and when `body` is given its `Content-Length` and the body itself (so an empty body is sent
+    /// as `Content-Length: 0`, and `nil` sends no length at all).
+    public static func requestBytes(host: String = "127.0.0.1", port: UInt16, method: String, path: String,
+                                    headers: [(String, String)] = [], body: [UInt8]? = nil) -> [UInt8] {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host.contains(":") ? "[\(host)]" : host):\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if let body { head += "Content-Length: \(body.count)\r\n" }
+        return Array((head + "\r\n").utf8) + (body ?? [])
+    }
+
+    /// Parses everything a one-shot exchange received: a head (any HTTP/1.x version) and the rest
+    /// as the body, which must be as long as its Content-Length says (unless `isHead`).
     public static func parse(_ raw: [UInt8], isHead: Bool) throws -> TestHTTPResponse {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let end = (0..<max(0, raw.count - 3)).first(where: { Array(raw[$0..<($0 + 4)]) == separator }) else {
-            throw TestHTTPError(description: "no header end in \(raw.count) bytes")
+        guard let end = TestHTTPResponse.headEnd(in: raw) else {
+            throw TestHTTPError.malformed("no header end in \(raw.count) bytes")
         }
-        let head = String(decoding: raw[0..<end], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
-        let statusLine = lines.removeFirst().split(separator: " ")
-        guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
-            throw TestHTTPError(description: "bad status line")
-        }
-        let headers = lines.compactMap { line -> (String, String)? in
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-        }
-        let body = Array(raw[(end + 4)...])
-        let response = TestHTTPResponse(status: status, headers: headers, body: body)
-        if !isHead, let length = response.header("Content-Length").flatMap(Int.init), length != body.count {
-            throw TestHTTPError(description: "Content-Length \(length) but \(body.count) body bytes")
+        var response = try TestHTTPResponse(head: raw[0..<end], versions: nil)
+        response.body = Array(raw[(end + 4)...])
+        if !isHead, let length = response.header("Content-Length").flatMap(Int.init), length != response.body.count {
+            throw TestHTTPError.malformed("Content-Length \(length) but \(response.body.count) body bytes")
         }
         return response
+    }
+}
+
+/// A response as a test client saw it.
+public struct TestHTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of header `name` (any case).
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    /// The body as UTF-8 text.
+    public var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// Parses a head (status line and fields, without the blank line that ends it), with an
+    /// empty body. `versions`: the protocol versions accepted in the status line (nil: any
+    /// `HTTP/1.x`). Every field line must have a colon; values lose their leading and trailing
+    /// spaces and tabs.
+    init(head: ArraySlice<UInt8>, versions: Set<String>?) throws {
+        var lines = String(decoding: head, as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
+        let statusLine = lines.removeFirst()
+        let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, let status = Int(parts[1]),
+              versions.map({ $0.contains(String(parts[0])) }) ?? parts[0].hasPrefix("HTTP/1.") else {
+            throw TestHTTPError.malformed("status line \(statusLine)")
+        }
+        var headers: [(String, String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { throw TestHTTPError.malformed("header line \(line)") }
+            var value = line[line.index(after: colon)...]
+            while let first = value.first, first == " " || first == "\t" { value = value.dropFirst() }
+            while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
+            headers.append((String(line[..<colon]), String(value)))
+        }
+        self.init(status: status, headers: headers, body: [])
+    }
+
+    /// Where the blank line that ends a head starts in `bytes` (the index of its `\r\n\r\n`).
+    static func headEnd(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for start in 0...(bytes.count - 4) where bytes[start] == 13 {
+            if bytes[start + 1] == 10 && bytes[start + 2] == 13 && bytes[start + 3] == 10 { return start }
+        }
+        return nil
+    }
+}
+
+/// Why a test client's exchange failed.
+public enum TestHTTPError: Error, Equatable, CustomStringConvertible {
+    /// A system call failed with `errno`.
+    case system(String, Int32)
+    /// A read waited for the timeout; `received` bytes had arrived unconsumed.
+    case timedOut(received: Int)
+    /// The server closed the connection in the middle of a response.
+    case closed(received: Int)
+    /// The response (or a helper's answer) was not what the protocol allows.
+    case malformed(String)
+    /// Any other failure a test reports with this type.
+    case failed(String)
+
+    /// A failure described by `description`.
+    public init(description: String) { self = .failed(description) }
+
+    public var description: String {
+        switch self {
+        case let .system(call, code): "\(call): errno \(code)"
+        case let .timedOut(received): "timed out after \(received) bytes"
+        case let .closed(received): "connection closed after \(received) bytes"
+        case let .malformed(why): "malformed: \(why)"
+        case let .failed(why): why
+        }
     }
 }

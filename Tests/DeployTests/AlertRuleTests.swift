@@ -1,4 +1,5 @@
 import Foundation
+import PortraitTestKit
 import Testing
 
 extension DeploySuite {
@@ -8,16 +9,16 @@ extension DeploySuite {
     struct AlertRuleTests {
         @Test("promtool check config passes on deploy/prometheus/prometheus.yml (and its rule file)")
         func checkConfig() async throws {
-            guard let promtool = Tools.require("promtool", package: "prometheus", for: "check deploy/prometheus/prometheus.yml") else { return }
-            let result = try await Command.run(promtool, ["check", "config", Repository.path("deploy/prometheus/prometheus.yml")])
+            guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "check deploy/prometheus/prometheus.yml") else { return }
+            let result = try await Tools.run(promtool, ["check", "config", Repository.path("deploy/prometheus/prometheus.yml")])
             #expect(result.status == 0, "\(result.output)")
             #expect(result.output.contains("SUCCESS: 1 rule files found"), "\(result.output)")
         }
 
         @Test("promtool check rules passes and finds every alert")
         func checkRules() async throws {
-            guard let promtool = Tools.require("promtool", package: "prometheus", for: "check the alert rules") else { return }
-            let result = try await Command.run(promtool, ["check", "rules", Repository.path(AlertRuleFiles.rules)])
+            guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "check the alert rules") else { return }
+            let result = try await Tools.run(promtool, ["check", "rules", Repository.path(AlertRuleFiles.rules)])
             #expect(result.status == 0, "\(result.output)")
             let names = try AlertRuleFiles.alertNames()
             #expect(names.count >= 10)
@@ -26,8 +27,8 @@ extension DeploySuite {
 
         @Test("promtool test rules passes on the shipped unit tests")
         func unitTests() async throws {
-            guard let promtool = Tools.require("promtool", package: "prometheus", for: "run the alert unit tests") else { return }
-            let result = try await Command.run(promtool, ["test", "rules", Repository.path(AlertRuleFiles.tests)], timeout: 120)
+            guard let promtool = ExternalTool.require("promtool", package: "prometheus", purpose: "run the alert unit tests") else { return }
+            let result = try await Tools.run(promtool, ["test", "rules", Repository.path(AlertRuleFiles.tests)], timeout: .seconds(120))
             #expect(result.status == 0, "\(result.output)")
             #expect(result.output.contains("SUCCESS"), "\(result.output)")
         }
@@ -76,7 +77,7 @@ extension DeploySuite {
             #expect(generated.contains("kind: PrometheusRule") && generated.contains("apiVersion: monitoring.coreos.com/v1"))
 
             // The same comparison on the parsed YAML, where python3 with PyYAML is available.
-            if let python = StructuredFile.python {
+            if let python = await StructuredFile.python {
                 let parsedRules = try await StructuredFile.yaml(AlertRuleFiles.rules, python: python)
                 let parsedRule = try await StructuredFile.yaml("deploy/kubernetes/prometheusrule.yaml", python: python)
                 let specObject = try #require(parsedRule["spec"] as? [String: Any])
@@ -84,13 +85,13 @@ extension DeploySuite {
             }
 
             // And promtool accepts the spec as a rule file.
-            if let promtool = Tools.find("promtool") {
+            if let promtool = ExternalTool.locate("promtool") {
                 let directory = try Repository.temporaryDirectory("prometheusrule")
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let file = directory.appendingPathComponent("spec.yml").path
                 let dedented = spec.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasPrefix("  ") ? String($0.dropFirst(2)) : String($0) }
                 try dedented.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
-                let result = try await Command.run(promtool, ["check", "rules", file])
+                let result = try await Tools.run(promtool, ["check", "rules", file])
                 #expect(result.status == 0, "\(result.output)")
             }
         }

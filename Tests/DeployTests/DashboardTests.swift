@@ -128,13 +128,15 @@ extension DeploySuite {
             #expect(dashboard.json["timezone"] as? String == "Asia/Shanghai")
         }
 
-        @Test("health: up, last success per app/window, errors by reason, token refreshes, scrape and HTTP stats, process, JSONL and StatsD")
+        @Test("health: up, last success per app/window, errors by reason, last errcode, next call, token refreshes and expiry, scrape and HTTP stats, process, JSONL and StatsD")
         func healthContent() async throws {
             let dashboard = try GrafanaDashboard(file: "dashboards/grafana/wechat-portrait-exporter-health.json")
             let names = dashboard.targets.reduce(into: Set<String>()) { $0.formUnion(PromQLNames.metrics(in: $1.expression)) }
             for required in ["up", "wechat_portrait_up", "wechat_portrait_ready", "wechat_portrait_last_success_timestamp_seconds",
                              "wechat_portrait_data_end_timestamp_seconds", "wechat_portrait_fetch_errors_total", "wechat_portrait_fetch_attempts_total",
                              "wechat_portrait_token_refreshes_total", "wechat_portrait_http_requests_total", "scrape_duration_seconds",
+                             "wechat_portrait_last_errcode", "wechat_portrait_next_attempt_timestamp_seconds",
+                             "wechat_portrait_token_expiry_timestamp_seconds", "wechat_portrait_http_connections_evicted_total",
                              "process_resident_memory_bytes", "process_cpu_seconds_total",
                              "wechat_portrait_jsonl_records_total", "wechat_portrait_jsonl_dropped_records_total", "wechat_portrait_jsonl_write_errors_total",
                              "wechat_portrait_statsd_packets_total", "wechat_portrait_statsd_send_errors_total"] {
@@ -145,7 +147,7 @@ extension DeploySuite {
 
         @Test("provisioning: a Prometheus datasource and a file provider whose path is where compose mounts dashboards/grafana")
         func provisioning() async throws {
-            guard let python = StructuredFile.requirePython(for: "parse the Grafana provisioning and compose files") else { return }
+            guard let python = await StructuredFile.requirePython(for: "parse the Grafana provisioning and compose files") else { return }
             let datasources = try await StructuredFile.yaml("dashboards/provisioning/datasources/prometheus.yml", python: python)
             let source = try #require((datasources["datasources"] as? [[String: Any]])?.first)
             #expect(source["type"] as? String == "prometheus" && source["isDefault"] as? Bool == true)

@@ -14,7 +14,7 @@ extension DeploySuite {
 
         /// Runs `check-config` on `json` with every secret_file path under `credentials` replaced by
         /// a temporary file (mode 0600) and `environment` added.
-        static func checkConfig(_ json: String, credentialsPrefix: String?, environment: [String: String] = [:]) async throws -> Command.Result {
+        static func checkConfig(_ json: String, credentialsPrefix: String?, environment: [String: String] = [:]) async throws -> Subprocess.Result {
             let directory = try Repository.temporaryDirectory("config-check")
             defer { try? FileManager.default.removeItem(at: directory) }
             var text = json
@@ -30,7 +30,7 @@ extension DeploySuite {
             try text.write(toFile: config, atomically: true, encoding: .utf8)
             var env = ProcessInfo.processInfo.environment
             env.merge(environment) { $1 }
-            return try await Command.run(binary, ["check-config", config], environment: env)
+            return try await Tools.run(binary, ["check-config", config], environment: env)
         }
 
         /// File names of the `"secret_file": "PREFIX/NAME"` entries.
@@ -60,7 +60,7 @@ extension DeploySuite {
 
         @Test("systemd-analyze verify accepts the unit (with ExecStart pointing at the built binary)")
         func systemdVerify() async throws {
-            guard let analyze = Tools.find("systemd-analyze") else {
+            guard let analyze = ExternalTool.locate("systemd-analyze") else {
                 print("SKIPPED: systemd-analyze not installed; did not verify deploy/systemd/wechat-portrait-exporter.service")
                 return
             }
@@ -70,9 +70,9 @@ extension DeploySuite {
                 .replacingOccurrences(of: "/usr/local/bin/wechat-portrait-exporter", with: Self.binary)
             let path = directory.appendingPathComponent("wechat-portrait-exporter.service").path
             try unit.write(toFile: path, atomically: true, encoding: .utf8)
-            let result = try await Command.run(analyze, ["verify", path])
+            let result = try await Tools.run(analyze, ["verify", path])
             #expect(result.status == 0 && result.output.isEmpty, "systemd-analyze verify: \(result.output)")
-            let security = try await Command.run(analyze, ["security", "--offline=true", "--threshold=20", path])
+            let security = try await Tools.run(analyze, ["security", "--offline=true", "--threshold=20", path])
             #expect(security.status == 0, "systemd-analyze security: exposure above 2.0:\n\(security.output)")
         }
 
@@ -80,7 +80,7 @@ extension DeploySuite {
 
         @Test("the ConfigMap's config.json passes check-config with the Secret's variables set")
         func kubernetesConfig() async throws {
-            guard let python = StructuredFile.requirePython(for: "parse deploy/kubernetes") else { return }
+            guard let python = await StructuredFile.requirePython(for: "parse deploy/kubernetes") else { return }
             let configMap = try await StructuredFile.yaml("deploy/kubernetes/configmap.yaml", python: python)
             let json = try #require(configMap[path: "data", "config.json"] as? String)
             let secret = try await StructuredFile.yaml("deploy/kubernetes/secret.example.yaml", python: python)
@@ -92,7 +92,7 @@ extension DeploySuite {
 
         @Test("manifests: one replica, probes on /healthz and /readyz, locked-down securityContext, resources, Service, ServiceMonitor and job label fit")
         func kubernetesManifests() async throws {
-            guard let python = StructuredFile.requirePython(for: "parse deploy/kubernetes") else { return }
+            guard let python = await StructuredFile.requirePython(for: "parse deploy/kubernetes") else { return }
             let kustomization = try await StructuredFile.yaml("deploy/kubernetes/kustomization.yaml", python: python)
             let resources = try #require(kustomization["resources"] as? [String])
             var byKind: [String: [String: Any]] = [:]
@@ -170,7 +170,7 @@ extension DeploySuite {
 
         @Test("docker-compose.yml: demo exporter, Prometheus with deploy/prometheus, Grafana with the dashboards; every mounted path exists")
         func compose() async throws {
-            guard let python = StructuredFile.requirePython(for: "parse deploy/docker/docker-compose.yml") else { return }
+            guard let python = await StructuredFile.requirePython(for: "parse deploy/docker/docker-compose.yml") else { return }
             let compose = try await StructuredFile.yaml("deploy/docker/docker-compose.yml", python: python)
             let services = try #require(compose["services"] as? [String: Any])
             #expect(Set(services.keys) == ["wechat-portrait-exporter", "prometheus", "grafana"])
@@ -188,8 +188,8 @@ extension DeploySuite {
                 }
             }
             // docker-compose (v1, Debian's package) validates the file without an engine.
-            if let dockerCompose = Tools.find("docker-compose") {
-                let result = try await Command.run(dockerCompose, ["-f", Repository.path("deploy/docker/docker-compose.yml"), "config", "--quiet"])
+            if let dockerCompose = ExternalTool.locate("docker-compose") {
+                let result = try await Tools.run(dockerCompose, ["-f", Repository.path("deploy/docker/docker-compose.yml"), "config", "--quiet"])
                 #expect(result.status == 0, "docker-compose config: \(result.output)")
             } else {
                 print("SKIPPED: docker-compose not installed; did not run `docker-compose config` on deploy/docker/docker-compose.yml")
@@ -202,7 +202,7 @@ extension DeploySuite {
 
         @Test("vector.toml parses: file and TCP sources, a JSON-parsing remap, a Loki sink with low-cardinality labels only")
         func vector() async throws {
-            guard let python = StructuredFile.requirePython(for: "parse deploy/logs/vector.toml") else { return }
+            guard let python = await StructuredFile.requirePython(for: "parse deploy/logs/vector.toml") else { return }
             let config = try await StructuredFile.toml("deploy/logs/vector.toml", python: python)
             #expect(config[path: "sources", "portrait_file", "type"] as? String == "file")
             #expect(config[path: "sources", "portrait_tcp", "type"] as? String == "socket")
@@ -212,8 +212,8 @@ extension DeploySuite {
             #expect((config[path: "transforms", "portrait_parse", "source"] as? String ?? "").contains("parse_json"))
             let labels = try #require(config[path: "sinks", "loki", "labels"] as? [String: String])
             #expect(Set(labels.keys) == Self.lokiLabels)
-            if let vector = Tools.find("vector") {
-                let result = try await Command.run(vector, ["validate", "--no-environment", Repository.path("deploy/logs/vector.toml")])
+            if let vector = ExternalTool.locate("vector") {
+                let result = try await Tools.run(vector, ["validate", "--no-environment", Repository.path("deploy/logs/vector.toml")])
                 #expect(result.status == 0, "vector validate: \(result.output)")
             } else {
                 print("SKIPPED: vector not installed (not in Debian); vector.toml was only parsed as TOML")
@@ -222,7 +222,7 @@ extension DeploySuite {
 
         @Test("fluent-bit.yaml parses: tail and TCP inputs, a JSON parser on the record's timestamp, a Loki output with low-cardinality labels only")
         func fluentBit() async throws {
-            guard let python = StructuredFile.requirePython(for: "parse deploy/logs/fluent-bit.yaml") else { return }
+            guard let python = await StructuredFile.requirePython(for: "parse deploy/logs/fluent-bit.yaml") else { return }
             let config = try await StructuredFile.yaml("deploy/logs/fluent-bit.yaml", python: python)
             let parser = try #require((config["parsers"] as? [[String: Any]])?.first)
             #expect(parser["format"] as? String == "json" && parser["time_key"] as? String == "timestamp")
@@ -235,8 +235,8 @@ extension DeploySuite {
             #expect(output["name"] as? String == "loki")
             let labels = (output["labels"] as? String ?? "").split(separator: ",").map { $0.split(separator: "=")[0].trimmingCharacters(in: .whitespaces) }
             #expect(Set(labels) == Self.lokiLabels)
-            if let fluentBit = Tools.find("fluent-bit") ?? (FileManager.default.isExecutableFile(atPath: "/opt/fluent-bit/bin/fluent-bit") ? "/opt/fluent-bit/bin/fluent-bit" : nil) {
-                let result = try await Command.run(fluentBit, ["--dry-run", "-c", Repository.path("deploy/logs/fluent-bit.yaml")])
+            if let fluentBit = ExternalTool.locate("fluent-bit") ?? (FileManager.default.isExecutableFile(atPath: "/opt/fluent-bit/bin/fluent-bit") ? "/opt/fluent-bit/bin/fluent-bit" : nil) {
+                let result = try await Tools.run(fluentBit, ["--dry-run", "-c", Repository.path("deploy/logs/fluent-bit.yaml")])
                 #expect(result.status == 0, "fluent-bit --dry-run: \(result.output)")
             } else {
                 print("SKIPPED: fluent-bit not installed (not in Debian); fluent-bit.yaml was only parsed as YAML")

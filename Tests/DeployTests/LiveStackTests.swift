@@ -36,7 +36,7 @@ extension DeploySuite {
 
         @Test("demo exporter + Prometheus with the shipped config: every panel query returns series, every rule loads and evaluates")
         func liveStack() async throws {
-            guard let prometheusBinary = Tools.require("prometheus", package: "prometheus", for: "run the dashboards and rules against a real Prometheus") else { return }
+            guard let prometheusBinary = ExternalTool.require("prometheus", package: "prometheus", purpose: "run the dashboards and rules against a real Prometheus") else { return }
 
             // 1. The exporter, demo mode, on a free port.
             let demo = Tools.niced(Self.exporterBinary, ["--demo", "--listen", "127.0.0.1:0"])
@@ -61,7 +61,7 @@ extension DeploySuite {
             try #require(await simulator.waitForOutput(containing: "Stop with Ctrl-C", timeout: .seconds(30)), "simulate: \(simulator.standardError)")
             let upstream = try #require(Self.simulatorBanner(simulator.standardOutput), "simulate printed: \(simulator.standardOutput)")
             let configuredPort = try freeLoopbackPort()
-                        let statsd = try UDPSink()
+            let statsd = try UDPListener()
             defer { statsd.close() }
             // One jsonl exporter only: with two, the second one's counters are not exposed (the
             // Prometheus plugin keeps only the first family of a name).
@@ -85,12 +85,12 @@ extension DeploySuite {
             // The JSONL plugin is in the package, but a build whose exporter registry lacks it
             // refuses its config type: then run without it (its queries are reported as skipped).
             try writeConfiguredConfig(jsonl: true)
-            let check = try await Command.run(Self.exporterBinary, ["check-config", configuredConfig], environment: environment)
+            let check = try await Tools.run(Self.exporterBinary, ["check-config", configuredConfig], environment: environment)
             let jsonlRegistered = !check.output.contains("unknown exporter type \"jsonl\"")
             if !jsonlRegistered {
                 print("DeployTests: NOTE: this build's exporter registry has no \"jsonl\" type; the config-mode exporter runs without it")
                 try writeConfiguredConfig(jsonl: false)
-                let again = try await Command.run(Self.exporterBinary, ["check-config", configuredConfig], environment: environment)
+                let again = try await Tools.run(Self.exporterBinary, ["check-config", configuredConfig], environment: environment)
                 #expect(again.status == 0, "\(again.output)")
             } else {
                 #expect(check.status == 0, "\(check.output)")
@@ -115,7 +115,7 @@ extension DeploySuite {
             let storage = work.appendingPathComponent("data").path
             try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
             let prometheus = try PrometheusServer(binary: prometheusBinary, config: configPath, storage: storage)
-            defer { prometheus.stopNow() }
+            defer { prometheus.kill() }
             try await prometheus.waitUntilReady()
 
             // 3. Several scrapes of a ready exporter, and every rule evaluated at least once since.
@@ -181,7 +181,7 @@ extension DeploySuite {
                 #expect(collector.accepted >= 1)
                 try Self.checkJSONLines(collector.text)
             }
-            #expect(statsd.receivedDatagrams() > 0, "no StatsD datagram arrived")
+            #expect(!statsd.datagrams.isEmpty, "no StatsD datagram arrived")
 
             // 5. Every dashboard: variables resolve through the API, every query returns series.
             let ingested = try await prometheus.metricNames()

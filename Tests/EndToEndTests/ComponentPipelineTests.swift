@@ -163,6 +163,9 @@ struct ComponentPipelineTests {
                 #expect(total == expected[.active, .province].reduce(0) { $0 + $1.value })
             }
             #expect(exposition.value("wechat_portrait_token_refreshes_total", ["app": merchant.name!, "result": "success"]) == "1")
+            // The authorizer token's expiry, 7200 s after 12:00 China time (04:00 UTC).
+            #expect(exposition.value("wechat_portrait_token_expiry_timestamp_seconds", ["app": merchant.name!]).flatMap(Double.init)
+                    == ManualTimeSource.chinaInstant("2026-03-01 14:00").timeIntervalSince1970)
         }
         try await pipeline.expectNoSecrets()
         await pipeline.stop()

@@ -19,7 +19,8 @@ struct SchedulerTests {
         let jobs: Int
         let task = Mutex<Task<Void, Never>?>(nil)
 
-        init(start: String, upstreamReady: String = "10:00", windows: [Window] = [.day1], policy: SchedulePolicy = Harness.policy) throws {
+        init(start: String, upstreamReady: String = "10:00", windows: [Window] = [.day1], policy: SchedulePolicy = Harness.policy,
+             wrap: (PortraitFetcher) -> any SnapshotFetching = { $0 }) throws {
             time = ManualTimeSource(china: start)
             upstream = try SimulatedUpstream(time: time, apps: [.demoShop], readyTime: TimeOfDay(parsing: upstreamReady)!)
             let app = SimulatedUpstream.credentials(.demoShop)
@@ -29,7 +30,7 @@ struct SchedulerTests {
             let fetcher = PortraitFetcher(client: upstream.client(), tokens: tokens, time: time)
             jobs = windows.count
             let delivered = self.delivered
-            scheduler = Scheduler(apps: [app], windows: windows, policy: policy, fetcher: fetcher, time: time, status: status,
+            scheduler = Scheduler(apps: [app], windows: windows, policy: policy, fetcher: wrap(fetcher), time: time, status: status,
                                   logger: logger, deliver: { snapshot in delivered.withLock { $0.append(snapshot) } })
         }
 
@@ -41,9 +42,13 @@ struct SchedulerTests {
 
         /// Starts the scheduler and waits until every job sleeps again.
         func start() async {
+            startWithoutWaiting()
+            await time.waitForSleepers(jobs)
+        }
+
+        func startWithoutWaiting() {
             let scheduler = self.scheduler
             task.withLock { $0 = Task { await scheduler.run() } }
-            await time.waitForSleepers(jobs)
         }
 
         func advance(to china: String) async { await time.advance(to: ManualTimeSource.chinaInstant(china), sleepers: jobs) }
@@ -59,6 +64,39 @@ struct SchedulerTests {
     }
 
     static func day(_ iso: String) -> ChinaDate { ChinaDate(iso: iso)! }
+    static func instant(_ china: String) -> Date { ManualTimeSource.chinaInstant(china) }
+
+    /// The real fetcher behind a gate: every fetch waits until `open()`, so a test can look at
+    /// the status board while a call is due.
+    final class GatedFetcher: SnapshotFetching {
+        let inner: PortraitFetcher
+        let entered = LockedValue(0)
+        private let gate = LockedValue<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+        init(_ inner: PortraitFetcher) { self.inner = inner }
+
+        func fetch(app: AppCredentials, window: Window, end: ChinaDate) async throws -> Snapshot {
+            entered.withLock { $0 += 1 }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let go = gate.withLock { gate -> Bool in
+                    if gate.open { return true }
+                    gate.waiting.append(continuation)
+                    return false
+                }
+                if go { continuation.resume() }
+            }
+            return try await inner.fetch(app: app, window: window, end: end)
+        }
+
+        func open() {
+            let waiting = gate.withLock { gate -> [CheckedContinuation<Void, Never>] in
+                gate.open = true
+                defer { gate.waiting = [] }
+                return gate.waiting
+            }
+            waiting.forEach { $0.resume() }
+        }
+    }
 
     @Test("a cold start before the ready time serves T-2 at once, then T-1 after it, then one call a day")
     func coldStartMorning() async throws {
@@ -175,5 +213,69 @@ struct SchedulerTests {
         #expect(h.portraitCalls == 3)
         #expect(h.snapshots.last?.endDate == Self.day("2026-02-28"))
         #expect(h.snapshots.last?.portrait.isEmpty == false)
+    }
+
+    @Test("next attempt and last errcode: the next ready time after a success, the next China day after 45009, the hour after a config errcode, -2 and a backoff after a failure without an errcode")
+    func nextAttemptAndErrcode() async throws {
+        let h = try Harness(start: "2026-03-01 12:00")
+        defer { h.stop() }
+        await h.start()
+        #expect(h.job.lastErrcode == 0)
+        #expect(h.job.nextAttemptAt == Self.instant("2026-03-02 10:00"))
+
+        h.upstream.simulator.inject(.errcode(45009), count: 1)
+        await h.advance(to: "2026-03-02 10:00")
+        #expect(h.job.lastErrcode == 45009)
+        let midnight = Self.instant("2026-03-03 00:00")
+        let quotaWait = try #require(h.job.nextAttemptAt)
+        #expect(quotaWait >= midnight && quotaWait < midnight.addingTimeInterval(300), "next attempt \(quotaWait)")
+
+        h.upstream.simulator.inject(.errcode(40164, message: "invalid ip 203.0.113.7, not in whitelist"), count: 1)
+        await h.time.advance(to: quotaWait, sleepers: h.jobs)
+        #expect(h.job.lastErrcode == 40164)
+        let configRetry = quotaWait.addingTimeInterval(3600)
+        #expect(h.job.nextAttemptAt == configRetry)
+
+        h.upstream.simulator.inject(.httpStatus(502, body: "bad gateway"), count: 1)
+        await h.time.advance(to: configRetry, sleepers: h.jobs)
+        #expect(h.job.lastErrcode == JobStatus.noErrcode)
+        #expect(h.job.errorCount(.http) == 1)
+        let backoff = try #require(h.job.nextAttemptAt).timeIntervalSince(configRetry)
+        #expect((15...30).contains(backoff), "backoff \(backoff) s")
+
+        // The retry gets the day the quota kept back; then the wait is for the next ready time.
+        await h.time.advance(to: configRetry.addingTimeInterval(30), sleepers: h.jobs)
+        #expect(h.job.lastErrcode == 0)
+        #expect(h.snapshots.last?.endDate == Self.day("2026-03-01"))
+        #expect(h.job.nextAttemptAt == Self.instant("2026-03-03 10:00"))
+    }
+
+    @Test("while a call is due and in flight, the next attempt is the instant it became due")
+    func nextAttemptWhileInFlight() async throws {
+        var gated: GatedFetcher?
+        let h = try Harness(start: "2026-03-01 12:00") { fetcher in
+            let gate = GatedFetcher(fetcher)
+            gated = gate
+            return gate
+        }
+        let gate = try #require(gated)
+        defer {
+            gate.open()
+            h.stop()
+        }
+        h.startWithoutWaiting()
+        for _ in PollingRounds() {
+            guard gate.entered.value == 0 else { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try #require(gate.entered.value == 1)
+        #expect(h.job.nextAttemptAt == Self.instant("2026-03-01 12:00"))
+        // Ten minutes on, the call still hangs: the next attempt stays in the past (overdue).
+        h.time.set(Self.instant("2026-03-01 12:10"))
+        #expect(h.job.nextAttemptAt == Self.instant("2026-03-01 12:00"))
+        gate.open()
+        #expect(await h.time.waitForSleepers(h.jobs))
+        #expect(h.job.lastErrcode == 0)
+        #expect(h.job.nextAttemptAt == Self.instant("2026-03-02 10:00"))
     }
 }

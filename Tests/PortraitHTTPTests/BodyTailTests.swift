@@ -1,4 +1,5 @@
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 
 /// A response whose body comes in two parts (`body` then `bodyTail`, one vectored write).
@@ -21,7 +22,7 @@ struct BodyTailTests {
     @Test("body and tail arrive joined, Content-Length counts both, keep-alive continues")
     func joined() throws {
         try withServer(handler: Self.handler) { _, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             for path in ["/small", "/big", "/tail-only", "/empty", "/small"] {
                 try client.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
                 let response = try client.readResponse()
@@ -42,7 +43,7 @@ struct BodyTailTests {
     @Test("HEAD announces the joined length and sends neither part")
     func head() throws {
         try withServer(handler: Self.handler) { _, port in
-            let client = try TestClient(port: port)
+            let client = try TestConnection(port: port)
             try client.send("HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n")
             let head = try client.readResponse(head: true)
             #expect(head.header("Content-Length") == String(bigBody.count + Self.tail.count))

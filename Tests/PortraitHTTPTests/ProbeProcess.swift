@@ -1,4 +1,5 @@
 import Glibc
+import PortraitTestKit
 
 /// The `portrait-http-probe` helper running as a child process (an `HTTPServer` whose resources a
 /// test may limit without touching the test process). Talks to it over its standard input and
@@ -15,15 +16,15 @@ final class ProbeProcess {
 
     /// Starts the probe built next to the test binary with `arguments` and waits for its port.
     init(arguments: [String]) throws {
-        let path = Self.builtProduct("portrait-http-probe")
+        let path = RunningProcess.builtProduct("portrait-http-probe")
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0 else { throw TestClientError.system("pipe", errno) }
+        guard pipe(&toChild) == 0 else { throw TestHTTPError.system("pipe", errno) }
         guard pipe(&fromChild) == 0 else {
             let code = errno
             Glibc.close(toChild[0])
             Glibc.close(toChild[1])
-            throw TestClientError.system("pipe", code)
+            throw TestHTTPError.system("pipe", code)
         }
         // Only the dup2'ed copies reach the child (dup2 clears close-on-exec on the copy).
         for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -41,14 +42,14 @@ final class ProbeProcess {
         guard result == 0 else {
             Glibc.close(toChild[1])
             Glibc.close(fromChild[0])
-            throw TestClientError.system("posix_spawn \(path)", result)
+            throw TestHTTPError.system("posix_spawn \(path)", result)
         }
         pid = child
         input = toChild[1]
         output = fromChild[0]
         let line = try readLine(timeout: .seconds(30))
         guard line.hasPrefix("port "), let port = UInt16(line.dropFirst(5)) else {
-            throw TestClientError.malformed("probe said \(line)")
+            throw TestHTTPError.malformed("probe said \(line)")
         }
         self.port = port
     }
@@ -70,7 +71,7 @@ final class ProbeProcess {
     func stats() throws -> [String: Int] {
         try send("stats")
         let line = try readLine(timeout: .seconds(10))
-        guard line.hasPrefix("stats ") else { throw TestClientError.malformed("probe said \(line)") }
+        guard line.hasPrefix("stats ") else { throw TestHTTPError.malformed("probe said \(line)") }
         var values: [String: Int] = [:]
         for field in line.dropFirst(6).split(separator: " ") {
             let parts = field.split(separator: "=")
@@ -98,7 +99,7 @@ final class ProbeProcess {
     private func send(_ command: String) throws {
         let bytes = Array((command + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(input, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw TestClientError.system("write to probe", errno) }
+        guard written == bytes.count else { throw TestHTTPError.system("write to probe", errno) }
     }
 
     private func readLine(timeout: Duration) throws -> String {
@@ -110,27 +111,18 @@ final class ProbeProcess {
                 return line
             }
             let left = timeout - elapsed(since: start)
-            guard left > .zero else { throw TestClientError.timedOut }
+            guard left > .zero else { throw TestHTTPError.timedOut(received: buffer.count) }
             var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
             let milliseconds = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
             let ready = poll(&poller, 1, milliseconds)
             if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { throw TestClientError.timedOut }
+            guard ready > 0 else { throw TestHTTPError.timedOut(received: buffer.count) }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let count = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw TestClientError.closed(received: buffer.count) }
+            guard count > 0 else { throw TestHTTPError.closed(received: buffer.count) }
             buffer.append(contentsOf: chunk[0..<count])
         }
-    }
-
-    /// A product built next to the running test binary.
-    static func builtProduct(_ name: String) -> String {
-        var path = [CChar](repeating: 0, count: 4096)
-        let length = readlink("/proc/self/exe", &path, path.count - 1)
-        let me = length > 0 ? String(decoding: path[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
-        let directory = me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        return directory + "/" + name
     }
 }
 

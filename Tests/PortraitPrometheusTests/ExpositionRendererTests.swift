@@ -16,6 +16,8 @@ struct ExpositionRendererTests {
         board.recordAttemptStarted(key, at: Fixtures.fetchedAt)
         board.recordSuccess(key, dataEnd: Fixtures.endDate, duration: 1.5, at: Date(timeIntervalSince1970: 1_717_225_200.25))
         board.recordTokenRefresh(app: "shop", result: .success)
+        board.recordNextAttempt(key, at: Date(timeIntervalSince1970: 1_717_236_000))
+        board.recordTokenExpiry(appid: "wx00000000000000a1", at: Date(timeIntervalSince1970: 1_717_232_400.5))
 
         let text = PrometheusPlugin.render(state, report: board.report(), build: Fixtures.build).text
         let expected = #"""
@@ -63,13 +65,22 @@ struct ExpositionRendererTests {
         wechat_portrait_fetch_errors_total{app="shop",window="7d",reason="timeout"} 0
         wechat_portrait_fetch_errors_total{app="shop",window="7d",reason="decode"} 0
         wechat_portrait_fetch_errors_total{app="shop",window="7d",reason="network"} 0
+        # HELP wechat_portrait_last_errcode WeChat errcode of the last attempt if it failed (the token endpoint's when no token could be had); -2 for a failure without one (timeout, HTTP status, network, undecodable or empty answer); 0 after a success.
+        # TYPE wechat_portrait_last_errcode gauge
+        wechat_portrait_last_errcode{app="shop",window="7d"} 0
         # HELP wechat_portrait_last_fetch_duration_seconds Wall time of the last finished getUserPortrait call, in seconds.
         # TYPE wechat_portrait_last_fetch_duration_seconds gauge
         wechat_portrait_last_fetch_duration_seconds{app="shop",window="7d"} 1.5
+        # HELP wechat_portrait_next_attempt_timestamp_seconds Unix time at which the scheduler next calls getUserPortrait for the app and window (ready time, retry, backoff or quota wait); while a call is due or in flight, the time it became due.
+        # TYPE wechat_portrait_next_attempt_timestamp_seconds gauge
+        wechat_portrait_next_attempt_timestamp_seconds{app="shop",window="7d"} 1717236000
         # HELP wechat_portrait_token_refreshes_total Access-token refreshes by result (success, failure).
         # TYPE wechat_portrait_token_refreshes_total counter
         wechat_portrait_token_refreshes_total{app="shop",result="success"} 1
         wechat_portrait_token_refreshes_total{app="shop",result="failure"} 0
+        # HELP wechat_portrait_token_expiry_timestamp_seconds Unix time at which the app's cached access token expires (absent while none is cached and for token files). Tokens are refreshed when a fetch needs one, so a past time between fetches is normal.
+        # TYPE wechat_portrait_token_expiry_timestamp_seconds gauge
+        wechat_portrait_token_expiry_timestamp_seconds{app="shop"} 1717232400.5
 
         """#
         #expect(text == expected)
@@ -192,7 +203,8 @@ struct ExpositionRendererTests {
     @Test("status families: every error reason is present from the start, last success only after one")
     func statusFamilies() throws {
         let board = StatusBoard(apps: [Fixtures.shop, Fixtures.blog], windows: [.day1, .day30], startedAt: Fixtures.fetchedAt)
-        board.recordFailure(SnapshotKey(app: "blog", window: .day30), reason: .quota, duration: 0.002)
+        board.recordFailure(SnapshotKey(app: "blog", window: .day30), reason: .quota, errcode: 45009, duration: 0.002)
+        board.recordFailure(SnapshotKey(app: "shop", window: .day1), reason: .timeout, duration: 10)
         board.recordTokenRefresh(app: "shop", result: .failure)
         var renderer = ExpositionRenderer()
         renderer.renderStatus(board.report())
@@ -207,6 +219,49 @@ struct ExpositionRendererTests {
         #expect(parsed.samples("wechat_portrait_up").map { $0.labels["app"]! + "/" + $0.labels["window"]! } == ["blog/1d", "blog/30d", "shop/1d", "shop/30d"])
         #expect(parsed.value("wechat_portrait_token_refreshes_total", ["app": "shop", "result": "failure"]) == "1")
         #expect(parsed.value("wechat_portrait_token_refreshes_total", ["app": "blog", "result": "success"]) == "0")
+        // The errcode of the last failure, -2 for one without an errcode (not -1: WeChat's "system
+        // busy"), nothing before an attempt finished. No next attempt before the scheduler ran, no
+        // token expiry before a token is cached.
+        #expect(parsed.value("wechat_portrait_last_errcode", ["app": "blog", "window": "30d"]) == "45009")
+        #expect(parsed.value("wechat_portrait_last_errcode", ["app": "shop", "window": "1d"]) == "-2")
+        #expect(parsed.samples("wechat_portrait_last_errcode").count == 2)
+        #expect(parsed.samples("wechat_portrait_next_attempt_timestamp_seconds").isEmpty)
+        #expect(parsed.samples("wechat_portrait_token_expiry_timestamp_seconds").isEmpty)
+    }
+
+    @Test("last errcode: the failure's errcode, -2 without one, 0 after a success; token expiry per configured app, never the token")
+    func errcodeAndTokenExpiry() throws {
+        let board = StatusBoard(apps: [Fixtures.shop, Fixtures.blog], windows: [.day7], startedAt: Fixtures.fetchedAt)
+        let shop = SnapshotKey(app: "shop", window: .day7)
+        func render() throws -> ParsedExposition {
+            var renderer = ExpositionRenderer()
+            renderer.renderStatus(board.report())
+            return try ExpositionParser.parse(renderer.bytes)
+        }
+        board.recordFailure(shop, reason: .upstreamError, errcode: -1, duration: 0.1)
+        #expect(try render().value("wechat_portrait_last_errcode", ["app": "shop", "window": "7d"]) == "-1")
+        board.recordFailure(shop, reason: .http, duration: 0.1)
+        #expect(try render().value("wechat_portrait_last_errcode", ["app": "shop", "window": "7d"]) == "-2")
+        board.recordSuccess(shop, dataEnd: Fixtures.endDate, duration: 0.1, at: Fixtures.fetchedAt)
+        #expect(try render().value("wechat_portrait_last_errcode", ["app": "shop", "window": "7d"]) == "0")
+        board.recordFailure(shop, reason: .notReady, errcode: 61503, duration: 0.1)
+        let notReady = try render()
+        #expect(notReady.value("wechat_portrait_last_errcode", ["app": "shop", "window": "7d"]) == "61503")
+        #expect(notReady.value("wechat_portrait_up", ["app": "shop", "window": "7d"]) == "1")
+
+        // Expiry is recorded by appid and shown by app name; an appid no longer configured is not shown.
+        let version = board.version
+        board.recordTokenExpiry(appid: Fixtures.shop.appid, at: Date(timeIntervalSince1970: 1_717_232_400))
+        board.recordTokenExpiry(appid: "wx00000000000000ff", at: Date(timeIntervalSince1970: 1_717_232_400))
+        let withExpiry = board.version
+        #expect(withExpiry != version)
+        board.recordTokenExpiry(appid: Fixtures.shop.appid, at: Date(timeIntervalSince1970: 1_717_232_400))
+        #expect(board.version == withExpiry, "recording an unchanged expiry changes nothing")
+        let parsed = try render()
+        #expect(parsed.samples("wechat_portrait_token_expiry_timestamp_seconds").map(\.labels) == [["app": "shop"]])
+        #expect(parsed.value("wechat_portrait_token_expiry_timestamp_seconds", ["app": "shop"]) == "1717232400")
+        board.recordTokenExpiry(appid: Fixtures.shop.appid, at: nil)
+        #expect(try render().samples("wechat_portrait_token_expiry_timestamp_seconds").isEmpty)
     }
 
     @Test("self metrics: invalid and reserved families and repeated series are dropped; families of one name merge")

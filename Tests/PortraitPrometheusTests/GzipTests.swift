@@ -235,7 +235,7 @@ struct GzipEndpointTests {
             static_configs: [{targets: ["127.0.0.1:\(running.port)"]}]
         """
         try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
-        let webPort = try Self.freePort()
+        let webPort = try freeLoopbackPort()
         let process = try RunningProcess(prometheus, [
             "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
             "--web.listen-address=127.0.0.1:\(webPort)", "--log.level=warn",
@@ -271,17 +271,5 @@ struct GzipEndpointTests {
               let result = data["result"] as? [[String: Any]],
               let value = result.first?["value"] as? [Any], value.count == 2 else { return nil }
         return value[1] as? String
-    }
-
-    static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return UInt16(bigEndian: address.sin_port)
     }
 }

@@ -238,6 +238,26 @@ struct PrometheusPluginTests {
         #expect(counts.counters >= 2)
     }
 
+    @Test("a silent connection evicted at max_connections is counted in the scrape that evicted it")
+    func evictedConnections() async throws {
+        let running = try await start {
+            $0.maxConnections = 2
+            $0.counterRefreshInterval = .zero
+        }
+        // Two clients that never send a byte fill the cap; the scrape's connection, accepted after
+        // them, evicts the longest-idle one before its request is read.
+        // (A loopback connect to a listening socket completes at once: nothing here blocks.)
+        let silent = try (0..<2).map { _ in try TestConnection(port: running.port) }
+        defer { withExtendedLifetime(silent) {} }
+        let scrape = try await running.get("/metrics")
+        await running.plugin.stop()
+        #expect(scrape.status == 200)
+        let parsed = try ExpositionParser.parse(scrape.body)
+        #expect(parsed.types["wechat_portrait_http_connections_evicted_total"] == "counter")
+        #expect(parsed.value("wechat_portrait_http_connections_evicted_total") == "1")
+        #expect(parsed.value("wechat_portrait_http_connections_rejected_total") == "0")
+    }
+
     @Test("other plugins' self metrics appear in the scrape")
     func selfMetricsServed() async throws {
         let registry = SelfMetricsRegistry()
@@ -301,7 +321,10 @@ struct PrometheusPluginTests {
         await running.plugin.publish(state)
         Fixtures.markAllSucceeded(running.board, apps: Self.apps, windows: Self.windows)
         running.board.recordFailure(SnapshotKey(app: "shop", window: .day1), reason: .timeout, duration: 10)
+        running.board.recordFailure(SnapshotKey(app: "blog", window: .day7), reason: .quota, errcode: 45009, duration: 0.1)
+        running.board.recordNextAttempt(SnapshotKey(app: "blog", window: .day7), at: Date(timeIntervalSince1970: 1_717_257_600.125))
         running.board.recordTokenRefresh(app: "blog", result: .success)
+        running.board.recordTokenExpiry(appid: Fixtures.blog.appid, at: Date(timeIntervalSince1970: 1_717_232_400))
         _ = try await running.get("/healthz")
         let scrape = try await running.get("/metrics")
         await running.plugin.stop()

@@ -259,7 +259,9 @@ struct StatsDPluginTests {
         let first = Fixtures.realisticState(apps: ["shop", "news"], windows: [.day7], cities: 10, seed: 1)
         await harness.plugin.publish(first)
         let all = Int(harness.plugin.statistics.preparedLines)
-        _ = await listener.waitForDatagrams(1)
+        // Every datagram of the flush, then a moment for any extra one (waiting for only the first
+        // and then a fixed pause would miss the rest when the machine is slow).
+        _ = await listener.waitForDatagrams(Int(harness.plugin.statistics.preparedPackets))
         #expect(Self.lines(await listener.settle()).count == all)
         listener.reset()
 
@@ -271,7 +273,12 @@ struct StatsDPluginTests {
         second.snapshots[news]!.fetchedAt = first.snapshots[news]!.fetchedAt.addingTimeInterval(60)
         second.generation += 1
         await harness.plugin.publish(second)
-        _ = await listener.waitForDatagrams(1)
+        // Only shop's lines go out: wait for that many lines (preparedPackets counts the whole state).
+        let shopLines = second.snapshots[shop]!.portrait.bucketCount
+        for _ in PollingRounds() {
+            guard Self.lines(listener.datagrams).count < shopLines else { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let sent = try Self.lines(await listener.settle()).map(StrictParser(dialect: .dogstatsd, prefix: StatsDLineEncoder.defaultPrefix).parse)
         #expect(!sent.isEmpty)
         #expect(sent.allSatisfy { $0.app == "shop" })

@@ -2,6 +2,7 @@ import Glibc
 import Foundation
 import PortraitCore
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 @testable import WeChatSimulator
 
@@ -130,22 +131,22 @@ import Testing
         let fixture = Fixture()
         let server = try fixture.simulator.serve(listen: try ListenAddress(parsing: "127.0.0.1:0")) { $0.shutdownGrace = .milliseconds(200) }
         defer { server.stop() }
-        let client = SocketClient(port: try #require(server.boundAddresses.first?.port))
-        let added = try client.send(method: "POST", target: "/-/faults", body: Array(#"{"fault":"bad_gateway","count":1}"#.utf8))
+        let port = try #require(server.boundAddresses.first?.port)
+        let added = try socketRequest(port: port, "POST", "/-/faults", body: Array(#"{"fault":"bad_gateway","count":1}"#.utf8))
         #expect(added.status == 200)
         let token = fixture.token()
-        let failed = try client.send(method: "POST", target: "/datacube/getweanalysisappiduserportrait?access_token=\(token)",
-                                     body: PortraitRequest(window: .day1, end: fixture.yesterday).body)
+        let failed = try socketRequest(port: port, "POST", "/datacube/getweanalysisappiduserportrait?access_token=\(token)",
+                                       body: PortraitRequest(window: .day1, end: fixture.yesterday).body)
         #expect(failed.status == 502)
-        #expect(try client.send(method: "POST", target: "/-/tokens/invalidate").status == 200)
-        let listed = try client.send(method: "GET", target: "/-/faults")
+        #expect(try socketRequest(port: port, "POST", "/-/tokens/invalidate").status == 200)
+        let listed = try socketRequest(port: port, "GET", "/-/faults")
         #expect(String(decoding: listed.body, as: UTF8.self) == "{\"faults\":[]}\n")
     }
 }
 
 /// The loopback rule over a real socket: a client that reaches the simulator through another
 /// interface of this machine is refused, while the WeChat endpoints still answer it.
-/// On the main actor: the test client blocks its thread in socket calls, which must not be one
+/// On the main actor: the exchanges block their thread in socket calls, which must not be one
 /// of the cooperative pool's few threads (other suites' tasks run there in parallel).
 @Suite(.timeLimit(.minutes(5)))
 @MainActor
@@ -187,31 +188,8 @@ struct AdminAPINetworkTests {
         return nil
     }
 
-    /// Sends `request` to host:port and reads until the server closes (5 s receive timeout).
+    /// Sends `request` to host:port and reads until the server closes (5 s bound on each read).
     static func exchange(host: String, port: UInt16, _ request: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SocketClient.Failure.socket(errno) }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr(host)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw SocketClient.Failure.connect(errno) }
-        let bytes = Array(request.utf8)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0, errno == EINTR { continue }
-            if n <= 0 { break }
-            received += buffer[0..<n]
-        }
-        return String(decoding: received, as: UTF8.self)
+        String(decoding: try TestHTTPClient.blockingExchange(host: host, port: port, request: request, timeoutSeconds: 5), as: UTF8.self)
     }
 }

@@ -75,14 +75,23 @@ public final class Scheduler: Sendable {
             memory.plan.lastGoodEnd = snapshot.endDate
             memory.lastGoodWasEmpty = snapshot.portrait.isEmpty
         }
+        // When the next call became due: the end of the last wait, or nil when one call follows
+        // another at once. The status board shows it as the next attempt while the call waits for
+        // a permit or runs.
+        var due: Date? = time.now().addingTimeInterval(offset.seconds)
+        status.recordNextAttempt(key, at: due)
         do {
             try await time.sleep(for: offset)
             while !Task.isCancelled {
-                switch memory.plan.action(at: time.now(), policy: policy, offset: offset) {
+                let now = time.now()
+                switch memory.plan.action(at: now, policy: policy, offset: offset) {
                 case .wait(let until):
+                    due = until
                     status.recordNextAttempt(key, at: until)
                     try await time.sleep(until: until)
                 case .fetch(let end):
+                    status.recordNextAttempt(key, at: min(due ?? now, now))
+                    due = nil
                     if memory.plan.fallback == end { memory.plan.fallback = nil }
                     try await semaphore.acquire()
                     let started = time.now()
@@ -136,7 +145,7 @@ public final class Scheduler: Sendable {
                 log.info("portrait fetched", ["end_date": end.iso, "buckets": String(snapshot.portrait.bucketCount)])
             }
         case .failure(let failure):
-            status.recordFailure(key, reason: failure.reason, duration: duration)
+            status.recordFailure(key, reason: failure.reason, errcode: failure.errcode, duration: duration)
             let retryAt = retryInstant(after: failure, now: now, memory: &memory, random: &random)
             if failure.reason == .notReady, end == ChinaDate(containing: now).adding(days: -1),
                memory.plan.lastGoodEnd.map({ $0 < end.adding(days: -1) }) ?? true {

@@ -15,9 +15,15 @@ public struct JobStatus: Sendable, Equatable {
     public var lastDurationSeconds: Double?
     /// Reason of the last attempt if it failed; `nil` after a success.
     public var lastFailure: FailureReason?
+    /// The upstream `errcode` of the last attempt if it failed with one (from getUserPortrait or
+    /// the token endpoint); `nil` after a success and after a failure without one.
+    public var lastFailureErrcode: Int?
     /// Last day of the data currently served; `nil` before the first success.
     public var dataEndDate: ChinaDate?
-    /// When the scheduler will try next (informational, for the landing page).
+    /// When the scheduler next calls the upstream for this job: the end of its current wait (the
+    /// daily ready time, a not-ready retry, a backoff, the next China day after 45009). While a
+    /// call is due — waiting for one of `max_concurrent_fetches` or in flight — the instant it
+    /// became due, so a time in the past means "calling now (or stuck)". `nil` before the job runs.
     public var nextAttemptAt: Date?
 
     public init(app: AppIdentity, window: Window) {
@@ -31,6 +37,17 @@ public struct JobStatus: Sendable, Equatable {
         if let lastFailure { return lastFailure == .notReady && dataEndDate != nil }
         return lastSuccessAt != nil
     }
+
+    /// The value of `wechat_portrait_last_errcode`: the errcode of the last attempt if it failed,
+    /// ``noErrcode`` if it failed without one, 0 if it succeeded; `nil` before an attempt finished.
+    public var lastErrcode: Int? {
+        if lastFailure != nil { return lastFailureErrcode ?? Self.noErrcode }
+        return lastSuccessAt != nil ? 0 : nil
+    }
+
+    /// `lastErrcode` of a failure that carried no upstream errcode (timeout, HTTP status, network,
+    /// undecodable answer, an empty answer taken as not ready). Not -1: WeChat uses -1 for "system busy".
+    public static let noErrcode = -2
 
     public func errorCount(_ reason: FailureReason) -> UInt64 {
         errors[FailureReason.allCases.firstIndex(of: reason)!]
@@ -56,6 +73,9 @@ public struct StatusReport: Sendable {
     public var jobs: [JobStatus]
     /// Token refreshes by app name and result.
     public var tokenRefreshes: [String: [TokenRefreshResult: UInt64]]
+    /// When each app's cached access token expires, by app name; absent while no token is cached
+    /// and for tokens read from a file (their expiry is unknown). Never the token itself.
+    public var tokenExpiry: [String: Date]
 
     /// True once every configured app has a good snapshot for every configured window (`/readyz`).
     public var isReady: Bool { !jobs.isEmpty && jobs.allSatisfy { $0.dataEndDate != nil } }
@@ -71,6 +91,15 @@ public final class StatusBoard: Sendable {
         var jobs: [JobStatus]
         var index: [SnapshotKey: Int]
         var tokenRefreshes: [String: [TokenRefreshResult: UInt64]]
+        /// Expiry of the cached token by appid (the token cache's key), for every appid ever seen.
+        var tokenExpiry: [String: Date] = [:]
+
+        /// `tokenExpiry` of the configured apps, by app name.
+        var tokenExpiryByApp: [String: Date] {
+            var byApp: [String: Date] = [:]
+            for app in apps { if let expiry = tokenExpiry[app.appid] { byApp[app.name] = expiry } }
+            return byApp
+        }
     }
     private let state: Mutex<State>
     public let startedAt: Date
@@ -137,20 +166,39 @@ public final class StatusBoard: Sendable {
             job.lastSuccessAt = time
             job.lastDurationSeconds = duration
             job.lastFailure = nil
+            job.lastFailureErrcode = nil
             job.dataEndDate = dataEnd
         }
     }
 
-    public func recordFailure(_ key: SnapshotKey, reason: FailureReason, duration: Double) {
+    /// Records a failed attempt; `errcode` is the upstream's, when it sent one.
+    public func recordFailure(_ key: SnapshotKey, reason: FailureReason, errcode: Int? = nil, duration: Double) {
         update(key) { job in
             job.errors[FailureReason.allCases.firstIndex(of: reason)!] += 1
             job.lastDurationSeconds = duration
             job.lastFailure = reason
+            job.lastFailureErrcode = errcode
         }
     }
 
+    /// Records when the scheduler next calls the upstream for `key` (see `JobStatus.nextAttemptAt`);
+    /// bumps the version only when the value changes.
     public func recordNextAttempt(_ key: SnapshotKey, at time: Date?) {
-        update(key) { $0.nextAttemptAt = time }
+        state.withLock { state in
+            guard let i = state.index[key], state.jobs[i].nextAttemptAt != time else { return }
+            state.jobs[i].nextAttemptAt = time
+            state.version &+= 1
+        }
+    }
+
+    /// Records when the access token cached for `appid` expires (`nil`: none cached, or its expiry
+    /// is unknown). Bumps the version only when the value changes, so callers may record on every use.
+    public func recordTokenExpiry(appid: String, at expiry: Date?) {
+        state.withLock { state in
+            guard state.tokenExpiry[appid] != expiry else { return }
+            state.tokenExpiry[appid] = expiry
+            state.version &+= 1
+        }
     }
 
     public func recordTokenRefresh(app: String, result: TokenRefreshResult) {
@@ -163,7 +211,8 @@ public final class StatusBoard: Sendable {
     /// A consistent copy of the board.
     public func report() -> StatusReport {
         state.withLock { state in
-            StatusReport(version: state.version, startedAt: startedAt, apps: state.apps, windows: state.windows, jobs: state.jobs, tokenRefreshes: state.tokenRefreshes)
+            StatusReport(version: state.version, startedAt: startedAt, apps: state.apps, windows: state.windows, jobs: state.jobs,
+                         tokenRefreshes: state.tokenRefreshes, tokenExpiry: state.tokenExpiryByApp)
         }
     }
 

@@ -85,11 +85,13 @@ public struct AppCredentials: Sendable, Equatable {
 /// - `invalidate` drops a token the upstream rejected (40001/40014/42001), so the next caller fetches
 ///   anew. The stable endpoint is always asked with `force_refresh: false`.
 /// - Optionally persists tokens to a 0600 file so a restart spends no token call.
+/// - Tells the `StatusBoard` when each app's cached token expires (the time only, never the token).
 /// - Third-party platforms (`.component`): one `component_access_token` per platform, cached and
 ///   refreshed single-flight for all its apps (entry key `component:APPID`, persisted like the
 ///   others); each app's `authorizer_access_token` is cached like any other token. The
 ///   `component_verify_ticket` is read from its file on every component-token refresh. A refresh
-///   token WeChat hands out in place of the configured one is used from then on (in memory).
+///   token WeChat hands out in place of the configured one is used from then on (in memory and,
+///   with a persist file, in it).
 public actor TokenCache {
     private struct Entry {
         var current: AccessToken?
@@ -167,7 +169,17 @@ public actor TokenCache {
         if case .file = app.tokenSource {
             entries[appid, default: Entry()].rejected = token
         }
-        if entries[appid]?.current?.value == token { entries[appid]?.current = nil }
+        if entries[appid]?.current?.value == token {
+            entries[appid]?.current = nil
+            reportExpiry(appid: appid)
+        }
+    }
+
+    /// Tells the status board when the token cached for `appid` expires: nothing while none is
+    /// cached or for a file token, whose expiry is unknown (`distantFuture` here).
+    private func reportExpiry(appid: String) {
+        let expiry = entries[appid]?.current?.expiresAt
+        status?.recordTokenExpiry(appid: appid, at: expiry == .distantFuture ? nil : expiry)
     }
 
     private func refresh(_ app: AppCredentials) async throws -> AccessToken {
@@ -189,6 +201,7 @@ public actor TokenCache {
             logger.redactor.register(token: answer.token, key: appid)
             let token = AccessToken(value: answer.token, expiresAt: requestedAt.addingTimeInterval(TimeInterval(answer.expiresIn)))
             entries[appid, default: Entry()].current = token
+            reportExpiry(appid: appid)
             status?.recordTokenRefresh(app: app.identity.name, result: .success)
             logger.debug("access token refreshed", ["app": app.identity.name, "source": app.tokenSource.description, "expires_in": String(answer.expiresIn)])
             await persist()
@@ -219,6 +232,7 @@ public actor TokenCache {
         if entries[appid]?.current?.value != text {
             entries[appid, default: Entry()].current = AccessToken(value: text, expiresAt: .distantFuture)
             if entries[appid]?.rejected != nil { entries[appid]?.rejected = nil }
+            reportExpiry(appid: appid)
             status?.recordTokenRefresh(app: app.identity.name, result: .success)
         }
         return entries[appid]!.current!
@@ -276,6 +290,7 @@ public actor TokenCache {
             }
             let token = AccessToken(value: answer.token, expiresAt: requestedAt.addingTimeInterval(TimeInterval(answer.expiresIn)))
             entries[appid, default: Entry()].current = token
+            reportExpiry(appid: appid)
             status?.recordTokenRefresh(app: app.identity.name, result: .success)
             logger.debug("access token refreshed", ["app": app.identity.name, "source": "component", "expires_in": String(answer.expiresIn)])
             await persist()
@@ -420,6 +435,7 @@ public actor TokenCache {
             guard expiresAt > now, entries[appid]?.current == nil else { continue }
             logger.redactor.register(token: token, key: appid)
             entries[appid, default: Entry()].current = AccessToken(value: token, expiresAt: expiresAt)
+            reportExpiry(appid: appid)
             loaded += 1
         }
         logger.info("loaded persisted access tokens", ["path": persistPath, "count": String(loaded)])

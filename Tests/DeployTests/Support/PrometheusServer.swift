@@ -2,29 +2,39 @@ import Foundation
 import PortraitTestKit
 
 /// A real Prometheus (`/usr/bin/prometheus`) on a loopback port, with its HTTP API.
-final class PrometheusServer: @unchecked Sendable {
+final class PrometheusServer: Sendable {
     let port: UInt16
-    private let process: ManagedProcess
+    private let process: RunningProcess
 
-    /// Starts `binary` with `config` and its storage in `storage`, listening on a free port.
+    /// Starts `binary` (niced, `Tools.niced`) with `config` and its storage in `storage`,
+    /// listening on a free port.
     init(binary: String, config: String, storage: String) throws {
         port = try freeLoopbackPort()
-        process = try ManagedProcess(binary, [
+        let (path, arguments) = Tools.niced(binary, [
             "--config.file=\(config)",
             "--storage.tsdb.path=\(storage)",
             "--web.listen-address=127.0.0.1:\(port)",
             "--storage.tsdb.retention.time=1d",
             "--log.level=warn",
-        ], directory: storage)
+        ])
+        process = try RunningProcess(path, arguments, directory: storage)
     }
 
-    var output: String { process.output }
+    /// What it printed (its log goes to standard error).
+    var output: String { process.standardError + process.standardOutput }
     var isRunning: Bool { process.isRunning }
 
-    func stop() async -> Int32? { await process.stop() }
+    /// Stops it (SIGTERM, waiting without holding a thread); returns its exit status, or nil when
+    /// it had to be killed after `timeout`.
+    func stop(timeout: Duration = .seconds(10)) async -> Int32? {
+        process.send(SIGTERM)
+        return await process.waitForExit(timeout: timeout)
+    }
 
-    /// For a `defer`: stops at once, blocking briefly.
-    func stopNow() { process.stopNow() }
+    /// For a `defer`, where nothing can be awaited: kills it unless it has stopped already.
+    func kill() {
+        if process.isRunning { process.send(SIGKILL) }
+    }
 
     /// Waits until `/-/ready` answers 200.
     func waitUntilReady(timeout: Duration = .seconds(30)) async throws {

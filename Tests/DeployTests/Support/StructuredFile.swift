@@ -1,16 +1,23 @@
 import Foundation
+import PortraitTestKit
 import Testing
 
 /// YAML and TOML files read through python3 (PyYAML, tomllib) and handed over as JSON, since the
 /// package has no parser for either. Under CI a python3 with PyYAML is required (.ci/run installs
 /// python3-yaml); locally the tests that need it say SKIPPED without one.
 enum StructuredFile {
-    static let python = Tools.python(importing: ["yaml", "tomllib", "json"])
+    /// The search for a python3 with PyYAML, started once (it runs python3, off the cooperative pool).
+    private static let pythonSearch = Task { await Tools.python(importing: ["yaml", "tomllib", "json"]) }
+
+    /// A python3 with PyYAML and tomllib, if there is one.
+    static var python: String? {
+        get async { await pythonSearch.value }
+    }
 
     /// The python3 to use, or nil after recording an issue (CI) or printing SKIPPED.
-    static func requirePython(for purpose: String, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
-        if let python { return python }
-        if Tools.isCI {
+    static func requirePython(for purpose: String, sourceLocation: SourceLocation = #_sourceLocation) async -> String? {
+        if let python = await python { return python }
+        if ExternalTool.isCI {
             Issue.record("python3 with PyYAML is missing, but CI must \(purpose) (apt-get install python3-yaml; .ci/run does it)", sourceLocation: sourceLocation)
         } else {
             print("SKIPPED: no python3 with PyYAML; did not \(purpose)")
@@ -36,7 +43,7 @@ enum StructuredFile {
     /// YAML text (not a file) as one document.
     static func yaml(text: String, python: String) async throws -> Any {
         let script = "import sys, json, yaml\nprint(json.dumps(yaml.safe_load(sys.stdin.read())))"
-        let result = try await Command.run(python, ["-c", script], input: text, timeout: 30)
+        let result = try await Tools.run(python, ["-c", script], input: text, timeout: .seconds(30))
         guard result.status == 0 else { throw DeployTestError("YAML text does not parse: \(result.output)") }
         return try JSONSerialization.jsonObject(with: Data(result.output.utf8), options: [.fragmentsAllowed])
     }
@@ -49,7 +56,7 @@ enum StructuredFile {
     }
 
     private static func convert(_ script: String, _ relative: String, python: String) async throws -> Any {
-        let result = try await Command.run(python, ["-c", script, Repository.path(relative)], timeout: 30)
+        let result = try await Tools.run(python, ["-c", script, Repository.path(relative)], timeout: .seconds(30))
         guard result.status == 0 else { throw DeployTestError("\(relative) does not parse: \(result.output)") }
         return try JSONSerialization.jsonObject(with: Data(result.output.utf8), options: [.fragmentsAllowed])
     }

@@ -1,6 +1,7 @@
 import Foundation
 import PortraitCore
 import PortraitHTTP
+import PortraitTestKit
 import Testing
 @testable import WeChatSimulator
 
@@ -66,6 +67,19 @@ struct Fixture {
     func post(_ target: String, json: String) -> HTTPResponse {
         simulator.handle(HTTPRequest(method: "POST", target: target, body: Array(json.utf8), remoteAddress: "127.0.0.1:40000"))
     }
+}
+
+// MARK: Over real sockets
+
+/// One request to a simulator served at 127.0.0.1:`port`, over a connection of its own
+/// (`Connection: close`), as the exporter sends it: a POST carries `body` as JSON with its
+/// Content-Length. It blocks its thread in socket calls, hence the main actor: never one of the
+/// cooperative pool's few threads (other suites' tasks run there in parallel).
+@MainActor
+func socketRequest(port: UInt16, _ method: String, _ target: String, body: [UInt8] = [], timeoutSeconds: Int = 5) throws -> TestHTTPResponse {
+    let hasBody = method == "POST" || !body.isEmpty
+    return try TestHTTPClient.blockingRequest(port: port, method: method, path: target, headers: hasBody ? [("Content-Type", "application/json")] : [],
+                                              body: hasBody ? body : nil, timeoutSeconds: timeoutSeconds)
 }
 
 // MARK: Answers
