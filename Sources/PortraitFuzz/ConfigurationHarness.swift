@@ -4,7 +4,8 @@ import PortraitRuntime
 
 /// Fuzzes `Configuration.load` with the registry the executable uses (`Runtime.registry`: every
 /// exporter plugin's config reader), plus any plugin not registered there yet, and an in-memory
-/// environment holding AppSecrets in variables and files. Properties:
+/// environment holding AppSecrets (and a third-party platform's secret and refresh tokens) in
+/// variables and files. Properties:
 /// - it never traps;
 /// - a failure lists at least one problem, each with a message;
 /// - a success has at least one app, one exporter and one window, and unique app names and
@@ -19,6 +20,8 @@ public enum ConfigurationHarness {
         "SHOP_SECRET": "fz-shop-secret-5c2f9e",
         "NEWS_SECRET": "fz-news-secret-0e8d71",
         "APP_SECRET": "fz-app-secret-61b3aa",
+        "COMPONENT_APPSECRET": "fz-component-appsecret-3c9a5e",
+        "CAFE_REFRESH_TOKEN_SECRET": "fz-cafe-refresh-secret-1a2b3c",
         "HOME": "/root",
     ]
 
@@ -29,6 +32,8 @@ public enum ConfigurationHarness {
         "/etc/wechat/shop.secret": Array("fz-file-appsecret-2a7d31\n".utf8),
         "/var/lib/wechat-tokens/shop.token": Array("fz-static-token-88e1c4\n".utf8),
         "/tmp/world-readable.secret": Array("fz-file-appsecret-e5f6a7\n".utf8),
+        "/run/secrets/florist_refresh.secret": Array("fz-florist-refresh-secret-2b3c4d\n".utf8),
+        "/var/lib/platform/component_verify_ticket": Array("ticket@@@fz-ticket-5e6f70\n".utf8),
     ]
 
     static let secrets: [String] = variables.filter { $0.key.contains("SECRET") }.map(\.value)
@@ -65,7 +70,7 @@ public enum ConfigurationHarness {
             let appids = configuration.apps.map(\.identity.appid)
             violations.require(Set(names).count == names.count, "duplicate app names loaded: \(names)")
             violations.require(Set(appids).count == appids.count, "duplicate appids loaded: \(appids)")
-            shown = "\(configuration.apps) \(configuration.warnings) \(configuration.upstream) \(configuration.token)"
+            shown = "\(configuration.apps) \(configuration.warnings) \(configuration.upstream) \(configuration.token) \(configuration.component.map(String.init(describing:)) ?? "")"
         } catch {
             violations.require(!error.problems.isEmpty, "a ConfigError without problems")
             violations.require(error.problems.allSatisfy { !$0.message.isEmpty }, "a problem without a message")

@@ -40,6 +40,9 @@ public struct SimulateOptions: Equatable, Sendable {
     public var readyTime = TimeOfDay(hour: 0)
     /// A JSON list of faults to inject at start (the format of the admin API's `POST /-/faults`).
     public var faultsPath: String?
+    /// Plays the third-party platform's callback server: a new `component_verify_ticket` is
+    /// written to this file (mode 0600) at start and every 10 minutes.
+    public var ticketFile: String?
     public init() {}
 }
 
@@ -64,10 +67,14 @@ extension Command {
       wechat-portrait-exporter check-config FILE
           Validate FILE. Exit 0, or print every problem (key path: what is wrong) and exit 2.
       wechat-portrait-exporter simulate [--listen HOST:PORT] [--ready-time HH:MM] [--faults FILE]
+                                        [--ticket-file FILE]
           Run only the simulator (default 127.0.0.1:10055) to test your own pipeline; prints the
-          demo apps' appids and secrets. --faults injects the faults listed in FILE (a JSON list,
+          demo apps' appids and secrets, and the demo third-party platform's appid, secret and
+          merchants' refresh tokens. --faults injects the faults listed in FILE (a JSON list,
           e.g. [{"fault":"system_error","every":3}]); more can be injected and cleared while it
-          runs through its admin API on loopback (POST/GET/DELETE /-/faults).
+          runs through its admin API on loopback (POST/GET/DELETE /-/faults). --ticket-file
+          writes a new component_verify_ticket to FILE at start and every 10 minutes, as a
+          platform's callback server does.
       wechat-portrait-exporter --help | --version
 
     OPTIONS
@@ -111,6 +118,7 @@ extension Command {
                     guard let time = TimeOfDay(parsing: text) else { throw UsageError(message: "--ready-time must be HH:MM, not \"\(text)\"") }
                     options.readyTime = time
                 case "--faults": options.faultsPath = try value(for: flag)
+                case "--ticket-file": options.ticketFile = try value(for: flag)
                 default: throw UsageError(message: "unknown option \"\(flag)\" for simulate")
                 }
             }

@@ -102,13 +102,36 @@ enum Demo {
         for app in apps {
             print("  app \(app.name ?? app.appid): appid \(app.appid), AppSecret \(app.secret) (demo values)")
         }
+        for component in configuration.components {
+            print("  third-party platform: component appid \(component.appid), AppSecret \(component.secret) (demo values)")
+            for merchant in component.authorizers {
+                print("    merchant \(merchant.name ?? merchant.appid): authorizer appid \(merchant.appid), authorizer_refresh_token \(merchant.refreshToken)")
+            }
+        }
+        var ticketTask: Task<Void, Never>?
+        if let path = options.ticketFile, let component = configuration.components.first {
+            let write: @Sendable () async -> Bool = {
+                guard let ticket = simulator.pushVerifyTicket(componentAppid: component.appid) else { return false }
+                return (try? await BlockingIO.writeFileAtomically(path, Array((ticket + "\n").utf8), permissions: 0o600)) != nil
+            }
+            guard await write() else {
+                Runtime.writeError("error: --ticket-file: cannot write \(path)")
+                await server.shutdown()
+                return 2
+            }
+            print("  component_verify_ticket: written to \(path) now and every 10 minutes")
+            ticketTask = Task {
+                while (try? await Task.sleep(for: .seconds(600))) != nil { _ = await write() }
+            }
+        }
         for fault in faults { print("  fault: \(fault)") }
-        print("Faults and tokens while it runs (loopback only): GET/POST/DELETE http://\(bound)/-/faults, POST /-/tokens/invalidate, POST /-/tokens/expire, GET /-/stats")
+        print("Faults and tokens while it runs (loopback only): GET/POST/DELETE http://\(bound)/-/faults, POST /-/tokens/invalidate, POST /-/tokens/expire, POST /-/component/ticket, GET /-/stats")
         print("Point a config's upstream.base_url at http://\(bound). Stop with Ctrl-C.")
         fflush(stdout)
         let stopped = AsyncStream<Void>.makeStream()
         await SignalWatcher().install { _ in stopped.continuation.finish() }
         for await _ in stopped.stream {}
+        ticketTask?.cancel()
         await server.shutdown()
         return 0
     }

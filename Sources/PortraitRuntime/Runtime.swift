@@ -73,6 +73,9 @@ public enum Runtime {
           exporters: \(configuration.exporters.map(\.name).joined(separator: ", "))
           upstream: \(configuration.upstream.baseURL)
         """)
+        if let component = configuration.component {
+            print("  component: \(component.appid), verify ticket file \(component.verifyTicketFile)")
+        }
         return 0
     }
 

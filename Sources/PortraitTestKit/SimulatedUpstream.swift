@@ -11,15 +11,19 @@ public final class SimulatedUpstream: Sendable {
     /// `http://127.0.0.1:PORT`.
     public let baseURL: String
 
-    /// Starts the simulator with `apps` (default: the demo apps) on 127.0.0.1 and a free port;
-    /// `configure` may adjust the server (e.g. a short `shutdownGrace` when answers hang).
+    /// Starts the simulator with `apps` (default: the demo apps) and third-party `components`
+    /// (default none) on 127.0.0.1 and a free port; `configure` may adjust the server (e.g. a
+    /// short `shutdownGrace` when answers hang).
     public init(
         time: any TimeSource,
         apps: [SimulatedApp] = [.demoShop, .demoNews],
+        components: [SimulatedComponent] = [],
         readyTime: TimeOfDay = TimeOfDay(hour: 10),
+        tokenLifetime: Duration = .seconds(7200),
         configure: (inout HTTPServerConfiguration) -> Void = { _ in }
     ) throws {
-        let configuration = WeChatSimulator.Configuration(apps: apps, readyTime: readyTime, time: time)
+        var configuration = WeChatSimulator.Configuration(apps: apps, readyTime: readyTime, tokenLifetime: tokenLifetime, time: time)
+        configuration.components = components
         simulator = WeChatSimulator(configuration: configuration)
         server = try simulator.serve(listen: try ListenAddress(parsing: "127.0.0.1:0"), configure: configure)
         baseURL = "http://127.0.0.1:\(server.boundAddresses[0].port)"

@@ -107,6 +107,10 @@ public enum SimulatorEndpoint: String, Sendable, Hashable, CaseIterable {
     case stableToken
     /// `POST /datacube/getweanalysisappiduserportrait`.
     case portrait
+    /// `POST /cgi-bin/component/api_component_token`.
+    case componentToken
+    /// `POST /cgi-bin/component/api_authorizer_token`.
+    case authorizerToken
 
     /// The request path.
     public var path: String {
@@ -114,6 +118,8 @@ public enum SimulatorEndpoint: String, Sendable, Hashable, CaseIterable {
         case .legacyToken: "/cgi-bin/token"
         case .stableToken: "/cgi-bin/stable_token"
         case .portrait: "/datacube/getweanalysisappiduserportrait"
+        case .componentToken: "/cgi-bin/component/api_component_token"
+        case .authorizerToken: "/cgi-bin/component/api_authorizer_token"
         }
     }
 

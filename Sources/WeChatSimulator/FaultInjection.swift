@@ -19,7 +19,9 @@ import PortraitCore
 ///   that China time each day); `empty_arrays`; `hostile_names`; `values_as_float` (`12.0`);
 ///   `missing_segment` (no `visit_uv_new`); `large_tables` (`cities`: 400, `devices`: 5000).
 /// - `appids`: only these apps (default every app).
-/// - `endpoints`: any of `portrait` (default), `stable_token`, `token` (the legacy `GET /cgi-bin/token`).
+/// - `endpoints`: any of `portrait` (default), `stable_token`, `token` (the legacy `GET /cgi-bin/token`),
+///   `component_token`, `authorizer_token` (third-party platforms; `appids` then names the
+///   component appid, respectively the authorizer appid).
 /// - `count`: only the next N calls it hits (default: until cleared). 0 or less injects nothing.
 /// - `every`: hit only every N-th call it matches (the N-th, 2N-th, …; default 1: every call).
 /// - `until`: in force until this China time, `yyyy-mm-dd HH:MM[:SS]` (by the simulator's
@@ -78,6 +80,8 @@ extension SimulatorEndpoint {
         case .legacyToken: "token"
         case .stableToken: "stable_token"
         case .portrait: "portrait"
+        case .componentToken: "component_token"
+        case .authorizerToken: "authorizer_token"
         }
     }
 }
@@ -166,7 +170,7 @@ extension FaultInjection {
             endpoints = []
             for item in list {
                 guard let endpoint = SimulatorEndpoint.allCases.first(where: { $0.wireName == item.stringValue }) else {
-                    throw FaultSpecError("endpoints: each must be portrait, stable_token or token")
+                    throw FaultSpecError("endpoints: each must be portrait, stable_token, token, component_token or authorizer_token")
                 }
                 endpoints.insert(endpoint)
             }

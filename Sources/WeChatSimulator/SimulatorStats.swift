@@ -9,7 +9,11 @@ public struct SimulatorStats: Sendable, Equatable {
         public var stableToken = 0
         /// Stable-token calls with `force_refresh: true` that were honoured.
         public var forceRefreshes = 0
-        /// New tokens handed out by either endpoint.
+        /// `POST /cgi-bin/component/api_component_token` calls (counted for the component appid).
+        public var componentToken = 0
+        /// `POST /cgi-bin/component/api_authorizer_token` calls (counted for the authorizer appid).
+        public var authorizerToken = 0
+        /// New tokens handed out by any token endpoint.
         public var tokensIssued = 0
         /// Token-endpoint error answers by errcode (injected ones included).
         public var tokenErrors: [Int: Int] = [:]

@@ -7,6 +7,13 @@ public enum TokenKind: String, Sendable, Hashable, CaseIterable {
     case legacy
     /// `POST /cgi-bin/stable_token`: the same token while it is valid; rotated in its last 5 minutes.
     case stable
+    /// `POST /cgi-bin/component/api_component_token`: a third-party platform's
+    /// `component_access_token`; works only on component APIs. Every fetch supersedes the previous one
+    /// (which keeps working for the grace period), like legacy tokens.
+    case component
+    /// `POST /cgi-bin/component/api_authorizer_token`: a merchant's `authorizer_access_token`,
+    /// used on the portrait call like any access token. Every fetch supersedes the previous one.
+    case authorizer
 }
 
 /// The simulator's access tokens and their rules, as a plain value driven by explicit times
@@ -33,6 +40,8 @@ struct TokenBook: Sendable {
     private(set) var records: [String: Record] = [:]
     private var currentStable: [String: String] = [:]
     private var currentLegacy: [String: String] = [:]
+    /// Current component and authorizer tokens, by component / authorizer appid.
+    private var currentSuperseding: [String: String] = [:]
     private var forceRefreshes: [String: (day: Int, count: Int)] = [:]
     /// Every token issued, per appid, oldest first (the newest `issuedLimit` are kept).
     private(set) var issued: [String: [String]] = [:]
@@ -59,6 +68,27 @@ struct TokenBook: Sendable {
         let token = issue(appid: appid, kind: .legacy, now: now)
         currentLegacy[appid] = token
         return (token, Int(lifetime))
+    }
+
+    /// A component or authorizer token: always new; the previous one for the same appid (and
+    /// kind) now stops working after the grace period.
+    mutating func issueSuperseding(appid: String, kind: TokenKind, now: Double) -> (token: String, expiresIn: Int) {
+        let key = kind.rawValue + ":" + appid
+        if let previous = currentSuperseding[key], var record = records[previous] {
+            record.supersededAt = min(record.supersededAt ?? .infinity, now + grace)
+            records[previous] = record
+        }
+        let token = issue(appid: appid, kind: kind, now: now)
+        currentSuperseding[key] = token
+        return (token, Int(lifetime))
+    }
+
+    /// The record of a token that works at `now`, or why it is refused (unknown, revoked or
+    /// superseded → 40001; expired → 42001).
+    func working(_ token: String, now: Double) -> Result<Record, WeChatError> {
+        guard let record = records[token] else { return .failure(.invalidCredential) }
+        if let error = validate(record: record, now: now) { return .failure(error) }
+        return .success(record)
     }
 
     /// A stable token: the current one while more than the grace period is left, else a new one
@@ -102,6 +132,7 @@ struct TokenBook: Sendable {
         for key in records.keys { records[key]?.revoked = true }
         currentStable.removeAll()
         currentLegacy.removeAll()
+        currentSuperseding.removeAll()
         return working
     }
 
@@ -135,11 +166,18 @@ struct TokenBook: Sendable {
         }
     }
 
-    /// A token shaped like WeChat's: a two-digit prefix (86 legacy, 87 stable), `_`, then 118
+    /// A token shaped like WeChat's: a two-digit prefix (86 legacy, 87 stable, 88 component, 89
+    /// authorizer; the last two are our choice), `_`, then 118
     /// base62 characters (WeChat's also use `-` and `_`; leaving them out keeps tokens easy to grep).
     private mutating func makeToken(_ kind: TokenKind) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        var bytes = Array((kind == .legacy ? "86_" : "87_").utf8)
+        let prefix = switch kind {
+        case .legacy: "86_"
+        case .stable: "87_"
+        case .component: "88_"
+        case .authorizer: "89_"
+        }
+        var bytes = Array(prefix.utf8)
         bytes.reserveCapacity(121)
         while bytes.count < 121 {
             var word = random.next()

@@ -45,7 +45,15 @@ public struct WeChatError: Error, Sendable, Hashable {
         case 45011: "api minute-quota reach limit  mustslower  retry next minute"
         case 47001: "data format error"
         case 48001: "api unauthorized"
+        case 61003: "component is not authorized by this account"
+        case 61004: "access clientip is not registered"
+        case 61005: "component ticket is expired"
+        case 61006: "component ticket is invalid"
         case 61007: "api is unauthorized to component"
+        case 61011: "invalid component"
+        case 61014: "must use component token for component api"
+        case 61015: "must use biz account token for not component api"
+        case 61023: "refresh_token is invalid"
         case 61500: "date format error"
         case 61501: "date range error"
         case 61503: "data not ready"
@@ -71,6 +79,13 @@ public struct WeChatError: Error, Sendable, Hashable {
     static let dateFormat = WeChatError(errcode: 61500)
     static let dateRange = WeChatError(errcode: 61501)
     static let notReady = WeChatError(errcode: 61503)
+    static let componentNotAuthorized = WeChatError(errcode: 61003)
+    static let verifyTicketExpired = WeChatError(errcode: 61005)
+    static let verifyTicketInvalid = WeChatError(errcode: 61006)
+    static let invalidComponent = WeChatError(errcode: 61011)
+    static let bizTokenOnComponentAPI = WeChatError(errcode: 61014)
+    static let componentTokenOnBizAPI = WeChatError(errcode: 61015)
+    static let refreshTokenInvalid = WeChatError(errcode: 61023)
 
     /// 40164 naming the caller's address as WeChat does.
     static func ipNotWhitelisted(_ address: String?) -> WeChatError {

@@ -17,6 +17,7 @@ import PortraitHTTP
 /// | `DELETE /-/faults/ID` | `{"removed":ID}`, or 404 |
 /// | `POST /-/tokens/invalidate` | `{"invalidated":N}`: every token issued so far answers 40001 from now on |
 /// | `POST /-/tokens/expire` | `{"expired":N}`: every token's lifetime ends now (42001) |
+/// | `POST /-/component/ticket`, optional body `{"component_appid":…}` (default: the first platform) | `{"component_appid":…,"component_verify_ticket":…}`: a newly pushed ticket, as WeChat pushes every 10 minutes; write it where the exporter's `component.verify_ticket_file` points |
 /// | `GET /-/stats` | calls so far, in total and per appid: token calls, portrait calls, successes, errors by errcode |
 ///
 /// A fault object (also the format of `simulate --faults FILE`, a JSON list of them), every key
@@ -71,6 +72,19 @@ extension WeChatSimulator {
         case "/-/tokens/expire":
             guard request.method == "POST" else { return Self.methodNotAllowed("POST") }
             return Self.adminJSON(200, .object([("expired", .integer(Int64(expireAllTokens())))]))
+        case "/-/component/ticket":
+            guard request.method == "POST" else { return Self.methodNotAllowed("POST") }
+            var appid = configuration.components.first?.appid
+            if request.body.contains(where: { $0 > 0x20 }) {
+                guard let document = try? JSONParser.parse(request.body), let given = document["component_appid"]?.stringValue else {
+                    return Self.adminJSON(400, .object([("error", .string("body must be {\"component_appid\":\"…\"} or empty"))]))
+                }
+                appid = given
+            }
+            guard let appid, let ticket = pushVerifyTicket(componentAppid: appid) else {
+                return Self.adminJSON(404, .object([("error", .string("no such third-party platform"))]))
+            }
+            return Self.adminJSON(200, .object([("component_appid", .string(appid)), ("component_verify_ticket", .string(ticket))]))
         case "/-/stats":
             guard request.method == "GET" else { return Self.methodNotAllowed("GET") }
             return Self.adminJSON(200, Self.json(stats()))
@@ -133,6 +147,8 @@ extension WeChatSimulator {
             return .object([
                 ("legacy_token", .integer(Int64(c.legacyToken))),
                 ("stable_token", .integer(Int64(c.stableToken))),
+                ("component_token", .integer(Int64(c.componentToken))),
+                ("authorizer_token", .integer(Int64(c.authorizerToken))),
                 ("force_refreshes", .integer(Int64(c.forceRefreshes))),
                 ("tokens_issued", .integer(Int64(c.tokensIssued))),
                 ("token_errors", codes(c.tokenErrors)),

@@ -31,6 +31,10 @@ extension WeChatSimulator {
                 return .answer(errorResponse(tokenError, state: &state, now: now))
             }
             guard let appid = owner else { return .answer(errorResponse(.invalidCredential, state: &state, now: now)) }
+            if state.tokens.records[token]?.kind == .component {
+                state.stats.count(appid) { $0.portraitErrors[WeChatError.componentTokenOnBizAPI.errcode, default: 0] += 1 }
+                return .answer(errorResponse(.componentTokenOnBizAPI, state: &state, now: now))
+            }
 
             var plan = state.faults.takeTransportFaults(.portrait, appid: appid, now: now)
             if let fault = plan.replacement {
@@ -76,7 +80,7 @@ extension WeChatSimulator {
 
     /// The encoded data, shaped by data faults; unshaped bodies come from the cache.
     func successBody(appid: String, request: PortraitRequest, faults: [Fault]) -> [UInt8] {
-        var scale = appsByID[appid]?.scale ?? .standard
+        var scale = scale(of: appid)
         if faults.isEmpty {
             let key = BodyKey(appid: appid, window: request.window, end: request.end.dayNumber)
             if let cached = bodyCache.withLock({ $0[key] }) { return cached }
@@ -117,7 +121,7 @@ extension WeChatSimulator {
     /// it: what a test expects the exporter to hold after such an answer. A missing segment is
     /// returned empty.
     public func expectedPortrait(appid: String, window: Window, end: ChinaDate, shapedBy faults: [Fault]) -> SimulatedPortrait {
-        var scale = appsByID[appid]?.scale ?? .standard
+        var scale = scale(of: appid)
         for case .largeTables(let cities, let devices) in faults {
             scale.cities = cities
             scale.devices = devices

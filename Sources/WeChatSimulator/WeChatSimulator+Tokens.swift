@@ -104,10 +104,10 @@ extension WeChatSimulator {
         }
     }
 
-    /// `{"access_token":"…","expires_in":7200}`.
-    static func tokenBody(_ token: String, _ expiresIn: Int) -> [UInt8] {
+    /// `{"access_token":"…","expires_in":7200}` (or another name than `access_token`).
+    static func tokenBody(_ token: String, _ expiresIn: Int, field: String = "access_token") -> [UInt8] {
         var out: [UInt8] = []
-        out.append(contentsOf: #"{"access_token":"#.utf8)
+        out.append(contentsOf: "{\"\(field)\":".utf8)
         JSONWriter.appendString(token, to: &out)
         out.append(contentsOf: #","expires_in":"#.utf8)
         out.append(contentsOf: String(expiresIn).utf8)

@@ -11,6 +11,9 @@ import Synchronization
 /// - `GET /cgi-bin/token?grant_type=client_credential&appid=…&secret=…` (legacy token)
 /// - `POST /cgi-bin/stable_token` (stable token)
 /// - `POST /datacube/getweanalysisappiduserportrait?access_token=…`
+/// - `POST /cgi-bin/component/api_component_token` and
+///   `POST /cgi-bin/component/api_authorizer_token?component_access_token=…` (third-party
+///   platforms; see `WeChatSimulator+Component.swift`)
 ///
 /// Admin API under `/-/` (loopback clients only): fault injection, token invalidation and
 /// expiry, statistics; see `WeChatSimulator+Admin.swift`. Other paths answer HTTP 404. A known path with the wrong method answers like WeChat:
@@ -21,6 +24,9 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
     /// What the simulator was started with.
     public let configuration: Configuration
     let appsByID: [String: SimulatedApp]
+    let componentsByID: [String: SimulatedComponent]
+    /// Merchants' mini programs, by authorizer appid, with the appid of the platform they authorised.
+    let authorizersByID: [String: (authorizer: SimulatedAuthorizer, component: String)]
     let generator: PortraitGenerator
     let state: Mutex<State>
     /// Encoded success bodies by (appid, window, end), so repeated calls cost a copy.
@@ -32,6 +38,7 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
         var nextFaultID = 1
         var rids: RidGenerator
         var stats = SimulatorStats()
+        var components: ComponentBook
     }
 
     struct BodyKey: Hashable, Sendable {
@@ -46,6 +53,12 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
     public init(configuration: Configuration) {
         self.configuration = configuration
         appsByID = Dictionary(configuration.apps.map { ($0.appid, $0) }, uniquingKeysWith: { _, last in last })
+        componentsByID = Dictionary(configuration.components.map { ($0.appid, $0) }, uniquingKeysWith: { _, last in last })
+        var authorizers: [String: (authorizer: SimulatedAuthorizer, component: String)] = [:]
+        for component in configuration.components {
+            for authorizer in component.authorizers { authorizers[authorizer.appid] = (authorizer, component.appid) }
+        }
+        authorizersByID = authorizers
         generator = PortraitGenerator(seed: configuration.seed)
         state = Mutex(State(
             tokens: TokenBook(
@@ -54,7 +67,12 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
                 forceRefreshLimit: configuration.forceRefreshDailyLimit,
                 seed: configuration.seed
             ),
-            rids: RidGenerator(seed: configuration.seed)
+            rids: RidGenerator(seed: configuration.seed),
+            components: ComponentBook(
+                refreshTokens: authorizers.mapValues(\.authorizer.refreshToken),
+                ticketLifetime: min(1e9, max(1, configuration.verifyTicketLifetime.seconds)),
+                seed: configuration.seed
+            )
         ))
     }
 
@@ -74,6 +92,8 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
             case .legacyToken: return legacyToken(request, now: now)
             case .stableToken: return stableToken(request, now: now)
             case .portrait: return portrait(request, now: now)
+            case .componentToken: return componentToken(request, now: now)
+            case .authorizerToken: return authorizerToken(request, now: now)
             }
         }
         state.withLock { $0.stats.notFound += 1 }
@@ -101,18 +121,23 @@ public final class WeChatSimulator: HTTPHandler, Sendable {
     /// end dates it accepts.
     public func today() -> ChinaDate { ChinaDate(containing: configuration.time.now()) }
 
+    /// The size of an app's or authorizer's data.
+    func scale(of appid: String) -> DataScale {
+        appsByID[appid]?.scale ?? authorizersByID[appid]?.authorizer.scale ?? .standard
+    }
+
     /// The app with this appid, if configured.
     public func app(_ appid: String) -> SimulatedApp? { appsByID[appid] }
 
     /// The success body the simulator sends for this app and request (ignoring faults): what a
     /// test expects the exporter to have seen.
     public func expectedBody(appid: String, window: Window, end: ChinaDate) -> [UInt8] {
-        generator.body(appid: appid, window: window, end: end, scale: appsByID[appid]?.scale ?? .standard)
+        generator.body(appid: appid, window: window, end: end, scale: scale(of: appid))
     }
 
     /// The data the simulator serves for this app and request (ignoring faults).
     public func expectedPortrait(appid: String, window: Window, end: ChinaDate) -> SimulatedPortrait {
-        generator.portrait(appid: appid, window: window, end: end, scale: appsByID[appid]?.scale ?? .standard)
+        generator.portrait(appid: appid, window: window, end: end, scale: scale(of: appid))
     }
 
     // MARK: Serving

@@ -18,6 +18,12 @@ struct RedactorTests {
         ("POST /datacube/x?access_token=abc.def-ghi HTTP/1.1", "POST /datacube/x?access_token=[REDACTED] HTTP/1.1"),
         (#"{"access_token":"abc","expires_in":7200}"#, #"{"access_token":"[REDACTED]","expires_in":7200}"#),
         (#"{"secret": "abc"}"#, #"{"secret": "[REDACTED]"}"#),
+        ("POST /cgi-bin/component/api_authorizer_token?component_access_token=88_xyz HTTP/1.1",
+         "POST /cgi-bin/component/api_authorizer_token?component_access_token=[REDACTED] HTTP/1.1"),
+        (#"{"component_appid":"wx1","component_appsecret":"s","component_verify_ticket":"ticket@@@abc"}"#,
+         #"{"component_appid":"wx1","component_appsecret":"[REDACTED]","component_verify_ticket":"[REDACTED]"}"#),
+        (#"{"authorizer_access_token":"89_a","expires_in":7200,"authorizer_refresh_token":"refreshtoken@@@b"}"#,
+         #"{"authorizer_access_token":"[REDACTED]","expires_in":7200,"authorizer_refresh_token":"[REDACTED]"}"#),
     ])
     func parameters(input: String, expected: String) {
         #expect(Redactor().redact(input) == expected)

@@ -167,13 +167,13 @@ import Testing
     @Test func scopeKeys() throws {
         let injection = try Self.parse("""
             {"fault":"errcode","errcode":-1,"every":3,"appids":["wxa","wxb"],"count":5,
-             "endpoints":["portrait","stable_token","token"],"until":"2026-03-02 15:00"}
+             "endpoints":["portrait","stable_token","token","component_token","authorizer_token"],"until":"2026-03-02 15:00"}
             """)
         #expect(injection.every == 3 && injection.count == 5 && injection.appids == ["wxa", "wxb"])
         #expect(injection.endpoints == Set(SimulatorEndpoint.allCases))
         #expect(injection.until == chinaTime(2026, 3, 2, 15))
         #expect(try FaultInjection(json: injection.json) == injection)
-        #expect(injection.description == "errcode(-1) apps wxa,wxb on portrait,stable_token,token every 3rd call for 5 calls until 2026-03-02 15:00:00")
+        #expect(injection.description == "errcode(-1) apps wxa,wxb on authorizer_token,component_token,portrait,stable_token,token every 3rd call for 5 calls until 2026-03-02 15:00:00")
         #expect(try Self.parse(#"{"fault":"hang","until":1772434800}"#).until == Date(timeIntervalSince1970: 1_772_434_800))
     }
 
@@ -186,7 +186,7 @@ import Testing
         (#"{"fault":"hang","count":0}"#, "count: must be at least 1"),
         (#"{"fault":"hang","every":0}"#, "every: must be at least 1"),
         (#"{"fault":"hang","appids":"wx1"}"#, "appids: must be a list of strings"),
-        (#"{"fault":"hang","endpoints":["metrics"]}"#, "endpoints: each must be portrait, stable_token or token"),
+        (#"{"fault":"hang","endpoints":["metrics"]}"#, "endpoints: each must be portrait, stable_token, token, component_token or authorizer_token"),
         (#"{"fault":"hang","until":"tomorrow"}"#, "until: must be"),
         (#"{"fault":"hang","seconds":3}"#, "seconds: unknown key for fault \"hang\""),
         (#"{"fault":"delay"}"#, "seconds: required for fault \"delay\""),

@@ -61,6 +61,8 @@ public struct Configuration: Sendable {
     public var shutdown = ShutdownSettings()
     public var schedule = SchedulePolicy()
     public var apps: [AppCredentials] = []
+    /// The third-party platform (top-level `component`), when configured.
+    public var component: ComponentCredentials?
     public var windows: [Window] = Window.allCases
     /// The configured plugins, built but not started.
     public var exporters: [any ExporterPlugin] = []
@@ -70,8 +72,13 @@ public struct Configuration: Sendable {
 
     public init() {}
 
-    /// Every AppSecret, for the redactor.
-    public var secrets: [String] { apps.compactMap { $0.secret?.value } }
+    /// Every AppSecret, the component AppSecret and every configured refresh token, for the redactor.
+    public var secrets: [String] {
+        var all = apps.compactMap { $0.secret?.value }
+        for app in apps { if case .component(let grant) = app.tokenSource { all.append(grant.refreshToken.value) } }
+        if let component { all.append(component.secret.value) }
+        return all
+    }
 
     /// Parses and validates a config file. Throws a `ConfigError` listing every problem with its
     /// key path. Never includes a secret's value in a message.
@@ -106,11 +113,21 @@ public struct Configuration: Sendable {
             upstreamObject.finish()
         }
 
+        if let componentObject = root.object("component") {
+            component = Self.readComponent(componentObject, environment: environment)
+            componentObject.finish()
+        }
+        let hasComponent = root.has("component")
+
         var defaultSource = "stable"
         if let tokenObject = root.object("token") {
             if let source = tokenObject.string("source") {
-                if ["stable", "legacy"].contains(source) { defaultSource = source } else {
-                    tokenObject.problem("source", "must be \"stable\" or \"legacy\" (set \"static\" per app with token_file), found \"\(source)\"")
+                if ["stable", "legacy"].contains(source) { defaultSource = source } else if source == "component" {
+                    if hasComponent { defaultSource = source } else {
+                        tokenObject.problem("source", "\"component\" needs the top-level \"component\" object (the platform's appid, secret and verify_ticket_file)")
+                    }
+                } else {
+                    tokenObject.problem("source", "must be \"stable\", \"legacy\" or \"component\" (set \"static\" per app with token_file), found \"\(source)\"")
                 }
             }
             if let ahead = tokenObject.seconds("refresh_ahead_seconds", in: 0...3600) { token.refreshAhead = ahead }
@@ -159,7 +176,9 @@ public struct Configuration: Sendable {
             var names: [String: Int] = [:]
             var appids: [String: Int] = [:]
             for (index, object) in appObjects {
-                guard let app = Self.readApp(object, defaultSource: defaultSource, environment: environment) else { object.finish(); continue }
+                guard let app = Self.readApp(object, defaultSource: defaultSource, component: (hasComponent, component), environment: environment) else {
+                    object.finish(); continue
+                }
                 object.finish()
                 if let first = names[app.identity.name] {
                     object.problem("name", "\"\(app.identity.name)\" is already the name of apps[\(first)]; names must be unique")
@@ -168,6 +187,9 @@ public struct Configuration: Sendable {
                     object.problem("appid", "\"\(app.identity.appid)\" is already configured as apps[\(first)]")
                 } else { appids[app.identity.appid] = index }
                 apps.append(app)
+            }
+            if hasComponent, component != nil, !apps.isEmpty, !apps.contains(where: { if case .component = $0.tokenSource { true } else { false } }) {
+                root.warning("component", "no app uses token_source \"component\"")
             }
         }
 
@@ -209,9 +231,62 @@ public struct Configuration: Sendable {
         }
     }
 
-    private static func readApp(_ object: ConfigObject, defaultSource: String, environment: ConfigEnvironment) -> AppCredentials? {
+    /// The top-level `component` object: the third-party platform's appid, AppSecret (env or
+    /// file, never inline) and verify-ticket file.
+    private static func readComponent(_ object: ConfigObject, environment: ConfigEnvironment) -> ComponentCredentials? {
+        for inline in ["secret", "appsecret", "app_secret", "component_appsecret"] where object.has(inline) {
+            object.problem(inline, "inline secrets are not accepted; put the component AppSecret in an environment variable (secret_env) or a file (secret_file)")
+        }
+        for inline in ["verify_ticket", "component_verify_ticket", "ticket"] where object.has(inline) {
+            object.problem(inline, "the ticket changes every 10 minutes; name the file the platform's callback server writes it to (verify_ticket_file)")
+        }
+        let appid = object.string("appid", required: true)
+        if let appid, !isValidAppID(appid) {
+            object.problem("appid", "must be the platform's component appid (letters, digits, '_' or '-', up to 64 characters), found \"\(appid)\"")
+        }
+        let secret = readSecret(object, envKey: "secret_env", fileKey: "secret_file", what: "the component AppSecret", environment: environment)
+        let ticketFile = object.string("verify_ticket_file", required: true)
+        if ticketFile?.isEmpty == true { object.problem("verify_ticket_file", "must not be empty") }
+        var maxAge: Duration? = .seconds(43_200)
+        if let seconds = object.seconds("verify_ticket_max_age_seconds", in: 0...604_800) { maxAge = seconds == .zero ? nil : seconds }
+        guard let appid, isValidAppID(appid), let secret, let ticketFile, !ticketFile.isEmpty else { return nil }
+        return ComponentCredentials(appid: appid, secret: secret, verifyTicketFile: ticketFile, verifyTicketMaxAge: maxAge)
+    }
+
+    /// A secret from exactly one of `envKey` (an environment variable) and `fileKey` (a file);
+    /// problems name the key. `nil` (with a problem) when missing, contradictory or unreadable.
+    private static func readSecret(_ object: ConfigObject, envKey: String, fileKey: String, what: String, environment: ConfigEnvironment) -> Secret? {
+        let variable = object.string(envKey)
+        let path = object.string(fileKey)
+        switch (variable, path) {
+        case (nil, nil):
+            object.problem(envKey, "\(what) is required: set \(envKey) (environment variable name) or \(fileKey) (path)")
+        case (.some, .some):
+            object.problem(fileKey, "set only one of \(envKey) and \(fileKey)")
+        case (let variable?, nil):
+            if let value = environment.variables[variable]?.trimmingWhitespace(), !value.isEmpty { return Secret(value) }
+            object.problem(envKey, "environment variable \(variable) is not set or is empty")
+        case (nil, let path?):
+            do {
+                let text = String(decoding: try environment.readFile(path), as: UTF8.self).trimmingWhitespace()
+                if let mode = environment.permissions(path), mode & 0o077 != 0 {
+                    object.warning(fileKey, "\(path) is readable by others (mode \(String(mode & 0o777, radix: 8))); use chmod 600")
+                }
+                if text.isEmpty { object.problem(fileKey, "\(path) is empty") } else { return Secret(text) }
+            } catch {
+                object.problem(fileKey, "cannot read \(path)")
+            }
+        }
+        return nil
+    }
+
+    private static func readApp(_ object: ConfigObject, defaultSource: String, component: (configured: Bool, credentials: ComponentCredentials?),
+                                environment: ConfigEnvironment) -> AppCredentials? {
         for inline in ["secret", "appsecret", "app_secret"] where object.has(inline) {
             object.problem(inline, "inline secrets are not accepted; put the AppSecret in an environment variable (secret_env) or a file (secret_file)")
+        }
+        for inline in ["refresh_token", "authorizer_refresh_token"] where object.has(inline) {
+            object.problem(inline, "inline refresh tokens are not accepted; put the authorizer_refresh_token in an environment variable (refresh_token_env) or a file (refresh_token_file)")
         }
         let appid = object.string("appid", required: true)
         if let appid, !isValidAppID(appid) {
@@ -226,8 +301,6 @@ public struct Configuration: Sendable {
         }
         let sourceName = object.string("token_source") ?? defaultSource
         let tokenFile = object.string("token_file")
-        let secretEnv = object.string("secret_env")
-        let secretFile = object.string("secret_file")
 
         var source: TokenSource?
         switch sourceName {
@@ -237,42 +310,42 @@ public struct Configuration: Sendable {
             if let tokenFile, !tokenFile.isEmpty { source = .file(path: tokenFile) } else {
                 object.problem("token_file", "is required when token_source is \"static\" (a file holding the access token)")
             }
+        case "component":
+            if !component.configured {
+                object.problem("token_source", "\"component\" needs the top-level \"component\" object (the platform's appid, secret and verify_ticket_file)")
+            }
+            for key in ["secret_env", "secret_file"] where object.value(key) != nil {
+                object.problem(key, "a third-party platform app needs no AppSecret (its tokens come through the component); use refresh_token_env or refresh_token_file")
+            }
+            let refresh = readSecret(object, envKey: "refresh_token_env", fileKey: "refresh_token_file", what: "the merchant's authorizer_refresh_token", environment: environment)
+            if let refresh, let credentials = component.credentials { source = .component(ComponentGrant(component: credentials, refreshToken: refresh)) }
         default:
-            object.problem("token_source", "must be \"stable\", \"legacy\" or \"static\", found \"\(sourceName)\"")
+            object.problem("token_source", "must be \"stable\", \"legacy\", \"static\" or \"component\", found \"\(sourceName)\"")
         }
         if tokenFile != nil, sourceName != "static" {
             object.problem("token_file", "is only used with token_source \"static\"")
         }
-
-        var secret: Secret?
-        if case .file? = source {
-            if secretEnv != nil || secretFile != nil {
-                object.warning(secretEnv != nil ? "secret_env" : "secret_file", "ignored: static tokens need no AppSecret")
-            }
-        } else if source != nil {
-            switch (secretEnv, secretFile) {
-            case (nil, nil):
-                object.problem("secret_env", "an AppSecret is required: set secret_env (environment variable name) or secret_file (path)")
-            case (.some, .some):
-                object.problem("secret_file", "set only one of secret_env and secret_file")
-            case (let variable?, nil):
-                if let value = environment.variables[variable]?.trimmingWhitespace(), !value.isEmpty { secret = Secret(value) } else {
-                    object.problem("secret_env", "environment variable \(variable) is not set or is empty")
-                }
-            case (nil, let path?):
-                do {
-                    let text = String(decoding: try environment.readFile(path), as: UTF8.self).trimmingWhitespace()
-                    if text.isEmpty { object.problem("secret_file", "\(path) is empty") } else { secret = Secret(text) }
-                    if let mode = environment.permissions(path), mode & 0o077 != 0 {
-                        object.warning("secret_file", "\(path) is readable by others (mode \(String(mode & 0o777, radix: 8))); use chmod 600")
-                    }
-                } catch {
-                    object.problem("secret_file", "cannot read \(path)")
-                }
+        if sourceName != "component" {
+            for key in ["refresh_token_env", "refresh_token_file"] where object.value(key) != nil {
+                object.problem(key, "is only used with token_source \"component\"")
             }
         }
+
+        var secret: Secret?
+        if sourceName == "component" {
+            // Checked above: no AppSecret, a refresh token instead.
+        } else if case .file? = source {
+            if let given = ["secret_env", "secret_file"].first(where: { object.value($0) != nil }) {
+                object.warning(given, "ignored: static tokens need no AppSecret")
+            }
+        } else if source != nil {
+            secret = readSecret(object, envKey: "secret_env", fileKey: "secret_file", what: "an AppSecret", environment: environment)
+        }
         guard let appid, isValidAppID(appid), let source else { return nil }
-        if case .file = source {} else if secret == nil { return nil }
+        switch source {
+        case .file, .component: break
+        case .stable, .legacy: if secret == nil { return nil }
+        }
         return AppCredentials(identity: AppIdentity(name: name ?? appid, appid: appid), secret: secret, tokenSource: source)
     }
 

@@ -55,7 +55,8 @@ public struct StandardErrorSink: LogSink {
 ///
 /// AppSecrets are registered when the config is loaded and access tokens when they are obtained;
 /// every log line and error text passes through `redact`. Independently of what is registered,
-/// any `access_token=…`, `secret=…` query parameter or JSON field is masked.
+/// any `access_token=…`, `component_access_token=…`, `secret=…`, `authorizer_refresh_token=…`,
+/// `component_verify_ticket=…` query parameter or JSON field is masked.
 public final class Redactor: Sendable {
     /// The text secrets are replaced with.
     public static let mask = "[REDACTED]"
@@ -102,9 +103,10 @@ public final class Redactor: Sendable {
 
     /// Masks values of `access_token`, `secret` and similar parameters in URLs and JSON.
     static func maskParameters(_ text: String) -> String {
-        guard text.contains("token") || text.contains("secret") else { return text }
+        guard text.contains("token") || text.contains("secret") || text.contains("ticket") else { return text }
         var result = text
-        for name in ["access_token", "component_access_token", "authorizer_access_token", "secret", "appsecret", "component_appsecret"] {
+        for name in ["access_token", "component_access_token", "authorizer_access_token", "authorizer_refresh_token", "refresh_token",
+                     "component_verify_ticket", "verify_ticket", "secret", "appsecret", "component_appsecret"] {
             result = maskValues(after: name + "=", terminators: "& \"'\n\t,;", in: result)
             result = maskValues(after: "\"" + name + "\":\"", terminators: "\"", in: result)
             result = maskValues(after: "\"" + name + "\": \"", terminators: "\"", in: result)

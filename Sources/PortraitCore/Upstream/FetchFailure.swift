@@ -87,9 +87,16 @@ public enum UpstreamErrorCode {
     /// Token invalid (40001), superseded (40014) or expired (42001): refresh once, retry once.
     public static let tokenRejected: Set<Int> = [40001, 40014, 42001]
     /// Configuration on WeChat's side: bad appid or secret, IP not whitelisted, not authorised.
-    public static let configuration: Set<Int> = [40013, 40125, 40164, 40243, 48001, 61007, 89503]
-    /// Our request is malformed; a bug or a clock far off.
-    public static let requestBugs: Set<Int> = [41001, 61500, 61501]
+    /// Third-party platforms add: 61003 (the merchant has not authorised, or revoked, the
+    /// platform), 61004 (the platform's outgoing IP is not whitelisted), 61005/61006 (the
+    /// `component_verify_ticket` expired / is invalid), 61011 (invalid component), 61023 (the
+    /// `authorizer_refresh_token` is invalid: the merchant must authorise again).
+    public static let configuration: Set<Int> = [40013, 40125, 40164, 40243, 48001, 61003, 61004, 61005, 61006, 61007, 61011, 61023, 89503]
+    /// The `component_verify_ticket` was refused: expired (61005) or invalid (61006).
+    public static let verifyTicketRejected: Set<Int> = [61005, 61006]
+    /// Our request is malformed; a bug or a clock far off. 61014/61015: a component token where an
+    /// authorizer token belongs, or the other way round.
+    public static let requestBugs: Set<Int> = [41001, 61014, 61015, 61500, 61501]
     public static let dailyQuota = 45009
     public static let minuteLimit = 45011
     public static let notReady = 61503

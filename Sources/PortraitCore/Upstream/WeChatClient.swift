@@ -22,7 +22,7 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     public var debugDescription: String { Redactor.mask }
 }
 
-/// Calls the three upstream endpoints this exporter uses. Stateless; tokens are cached by `TokenCache`.
+/// Calls the upstream endpoints this exporter uses (three token endpoints, two for third-party platforms, and the portrait). Stateless; tokens are cached by `TokenCache`.
 ///
 /// Every failure comes back as a `FetchFailure` (or `CancellationError`), with the URL never part
 /// of any message because it carries the token or the secret.
@@ -61,6 +61,38 @@ public struct WeChatClient: Sendable {
         return try Self.decodeToken(try await exchange(TransportRequest(method: .get, url: url, timeout: timeout)))
     }
 
+    /// `POST /cgi-bin/component/api_component_token`: the third-party platform's
+    /// `component_access_token` (7200 s upstream), from its appid, AppSecret and the current
+    /// `component_verify_ticket`.
+    public func componentToken(componentAppid: String, secret: Secret, verifyTicket: String) async throws -> (token: String, expiresIn: Int) {
+        let body = JSONWriter.encode(.object([
+            ("component_appid", .string(componentAppid)),
+            ("component_appsecret", .string(secret.value)),
+            ("component_verify_ticket", .string(verifyTicket)),
+        ]))
+        let request = TransportRequest(method: .post, url: baseURL + "/cgi-bin/component/api_component_token", body: body, contentType: "application/json", timeout: timeout)
+        return try Self.decodeToken(try await exchange(request), field: "component_access_token")
+    }
+
+    /// `POST /cgi-bin/component/api_authorizer_token?component_access_token=…`: a merchant's
+    /// `authorizer_access_token` (7200 s upstream) from its `authorizer_refresh_token`. The answer
+    /// may carry a new refresh token (`nil` when absent or empty).
+    public func authorizerToken(componentAccessToken: String, componentAppid: String, authorizerAppid: String, refreshToken: String) async throws
+        -> (token: String, expiresIn: Int, refreshToken: String?)
+    {
+        let body = JSONWriter.encode(.object([
+            ("component_appid", .string(componentAppid)),
+            ("authorizer_appid", .string(authorizerAppid)),
+            ("authorizer_refresh_token", .string(refreshToken)),
+        ]))
+        let url = baseURL + "/cgi-bin/component/api_authorizer_token?component_access_token=" + Self.percentEncode(componentAccessToken)
+        let request = TransportRequest(method: .post, url: url, body: body, contentType: "application/json", timeout: timeout)
+        let bytes = try await exchange(request)
+        let (token, expiresIn) = try Self.decodeToken(bytes, field: "authorizer_access_token")
+        let rotated = (try? JSONParser.parse(bytes))?["authorizer_refresh_token"]?.stringValue
+        return (token, expiresIn, rotated?.isEmpty == false ? rotated : nil)
+    }
+
     /// `POST /datacube/getweanalysisappiduserportrait` for the window ending on `end`.
     public func userPortrait(accessToken: String, window: Window, end: ChinaDate) async throws -> PortraitAnswer {
         let body = JSONWriter.encode(.object([
@@ -89,7 +121,7 @@ public struct WeChatClient: Sendable {
         return response.body
     }
 
-    static func decodeToken(_ body: [UInt8]) throws -> (token: String, expiresIn: Int) {
+    static func decodeToken(_ body: [UInt8], field: String = "access_token") throws -> (token: String, expiresIn: Int) {
         let document: JSONValue
         do {
             document = try JSONParser.parse(body)
@@ -97,8 +129,8 @@ public struct WeChatClient: Sendable {
             throw FetchFailure(reason: .decode, message: "token answer is not JSON (\(error))")
         }
         try PortraitDecoder.throwIfErrcode(document)
-        guard let token = document["access_token"]?.stringValue, !token.isEmpty else {
-            throw FetchFailure(reason: .decode, message: "token answer has no access_token")
+        guard let token = document[field]?.stringValue, !token.isEmpty else {
+            throw FetchFailure(reason: .decode, message: "token answer has no \(field)")
         }
         guard let expiresIn = document["expires_in"]?.integerValue, expiresIn > 0 else {
             throw FetchFailure(reason: .decode, message: "token answer has no positive expires_in")

@@ -20,10 +20,13 @@ struct Fixture {
         at date: Date = chinaTime(2026, 3, 10, 12),
         apps: [SimulatedApp] = [TestApps.alpha, TestApps.beta],
         readyTime: TimeOfDay = TimeOfDay(hour: 10),
+        components: [SimulatedComponent] = [],
         seed: UInt64 = 7
     ) {
         clock = TestClock(date)
-        simulator = WeChatSimulator(configuration: .init(apps: apps, readyTime: readyTime, time: clock, seed: seed))
+        var configuration = WeChatSimulator.Configuration(apps: apps, readyTime: readyTime, time: clock, seed: seed)
+        configuration.components = components
+        simulator = WeChatSimulator(configuration: configuration)
     }
 
     var today: ChinaDate { ChinaDate(containing: clock.now()) }
