@@ -31,23 +31,19 @@ public enum Subprocess {
         process.standardInput = stdin
         process.standardOutput = output
         process.standardError = output
-        // Collected as it comes, so a program that writes more than a pipe holds is never stuck,
-        // and a program that hangs can be stopped at the deadline with what it wrote so far.
-        let collected = LockedValue(Data())
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { collected.withLock { $0.append(data) } }
-        }
-        do {
-            try process.run()
-        } catch {
-            output.fileHandleForReading.readabilityHandler = nil
-            throw error
-        }
-        stdin.fileHandleForWriting.write(Data(input))
-        try? stdin.fileHandleForWriting.close()
+        try process.run()
+        // Read as it comes (a program that writes more than a pipe holds is never stuck, and one
+        // that hangs is stopped at the deadline with what it wrote so far); the input is written
+        // on a thread of its own, so a program that answers before reading all of it cannot
+        // deadlock with us.
+        let collected = PipeReader(output)
+        let writer = stdin.fileHandleForWriting
+        Thread {
+            writer.write(Data(input))
+            try? writer.close()
+        }.start()
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
+        while (process.isRunning || !collected.isFinished) && ContinuousClock.now < deadline { usleep(5_000) }
         let timedOut = process.isRunning
         if timedOut {
             process.terminate()
@@ -56,24 +52,56 @@ public enum Subprocess {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         process.waitUntilExit()
-        // The handler is a dispatch source on the descriptor: removed before the pipe closes it.
-        output.fileHandleForReading.readabilityHandler = nil
         if timedOut {
-            return Result(status: -1, output: String(decoding: collected.value, as: UTF8.self) + "\n[killed after \(timeout)]")
+            return Result(status: -1, output: collected.text + "\n[killed after \(timeout)]")
         }
-        // Whatever arrived after the handler's last call.
-        if let rest = try? output.fileHandleForReading.readToEnd(), !rest.isEmpty { collected.withLock { $0.append(rest) } }
-        return Result(status: process.terminationStatus, output: String(decoding: collected.value, as: UTF8.self))
+        return Result(status: process.terminationStatus, output: collected.text)
     }
+}
+
+/// Collects everything written to a pipe, on a thread of its own that reads until end of file.
+///
+/// Not a `FileHandle.readabilityHandler`: that is a dispatch source on the descriptor number, and
+/// its cancellation completes asynchronously. When the pipe was released right after removing the
+/// handler, libdispatch could still read from the number once the kernel had given it to a new
+/// socket — a test's HTTP client then saw its response vanish ("no header end in 0 bytes"). Here
+/// the reader owns the handle until it has seen end of file, so the descriptor is never closed
+/// while anything reads it, and nothing reads it after.
+public final class PipeReader: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private var finished = false
+
+    public init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread { [self] in
+            let fd = handle.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count > 0 {
+                    lock.withLock { data.append(contentsOf: buffer[0..<count]) }
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            try? handle.close()
+            lock.withLock { finished = true }
+        }.start()
+    }
+
+    /// Everything read so far, as UTF-8 text.
+    public var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+    /// Whether end of file was seen (every writer closed its end).
+    public var isFinished: Bool { lock.withLock { finished } }
 }
 
 /// A program started by a test and left running (the exporter binary): output is collected as it
 /// comes, and the test can wait for a line, send a signal and wait for the exit.
 public final class RunningProcess: @unchecked Sendable {
     private let process = Process()
-    private let lock = NSLock()
-    private var stdoutText = ""
-    private var stderrText = ""
 
     /// Starts `path` with `arguments`, in `environment` and `directory` when given.
     public init(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws {
@@ -85,34 +113,22 @@ public final class RunningProcess: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
-        // A readability handler is a dispatch source on the descriptor: it must be removed (at EOF,
-        // or at the latest in deinit) before the pipe closes the descriptor, or libdispatch keeps
-        // watching a number the process may reuse (seen here as a crash in its event loop).
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
-            guard let self else { return }
-            self.lock.withLock { self.stdoutText += String(decoding: data, as: UTF8.self) }
-        }
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
-            guard let self else { return }
-            self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
-        }
-        pipes = [out, err]
         try process.run()
+        // Read on threads of their own until end of file (see `PipeReader` for why not a
+        // readability handler).
+        stdout = PipeReader(out)
+        stderr = PipeReader(err)
     }
 
-    private var pipes: [Pipe] = []
+    private let stdout: PipeReader
+    private let stderr: PipeReader
 
     deinit {
-        for pipe in pipes { pipe.fileHandleForReading.readabilityHandler = nil }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    public var standardOutput: String { lock.withLock { stdoutText } }
-    public var standardError: String { lock.withLock { stderrText } }
+    public var standardOutput: String { stdout.text }
+    public var standardError: String { stderr.text }
     public var pid: Int32 { process.processIdentifier }
     /// Whether the process has not exited yet.
     public var isRunning: Bool { process.isRunning }
