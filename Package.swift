@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "WeChatSimulator", dependencies: ["PortraitCore", "PortraitHTTP"], swiftSettings: strict),
 
         // For tests: a manual clock, a recording log sink and plugin, the simulator on a loopback port.
-        .target(name: "PortraitTestKit", dependencies: ["PortraitCore", "PortraitHTTP", "WeChatSimulator"], swiftSettings: strict),
+        .target(name: "PortraitTestKit", dependencies: ["CLinuxShims", "PortraitCore", "PortraitHTTP", "WeChatSimulator"], swiftSettings: strict),
 
         // Wiring: command line, config -> plugins -> scheduler, demo mode, signals. A library so
         // that end-to-end tests run exactly what the executable runs.

@@ -21,61 +21,64 @@ public enum Subprocess {
     /// `run` on the calling thread: only for threads that may block (never from a task).
     public static func runBlocking(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
                                    input: [UInt8] = [], timeout: Duration = .seconds(60)) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let stdin = Pipe()
-        let output = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+        let stdin = try ChildPipe()
+        let output = try ChildPipe()
+        let process: ChildProcess
+        do {
+            process = try ChildProcess(path, arguments, environment: environment, directory: directory,
+                                       stdin: stdin.read, stdout: output.write, stderr: output.write)
+        } catch {
+            for fd in [stdin.read, stdin.write, output.read, output.write] { close(fd) }
+            throw error
+        }
+        close(stdin.read)
+        close(output.write)
         // Read as it comes (a program that writes more than a pipe holds is never stuck, and one
         // that hangs is stopped at the deadline with what it wrote so far); the input is written
         // on a thread of its own, so a program that answers before reading all of it cannot
         // deadlock with us.
-        let collected = PipeReader(output)
-        let writer = stdin.fileHandleForWriting
+        let collected = PipeReader(fd: output.read)
+        let inputFD = stdin.write
         Thread {
-            writer.write(Data(input))
-            try? writer.close()
+            var offset = 0
+            while offset < input.count {
+                let written = input[offset...].withUnsafeBytes { write(inputFD, $0.baseAddress, $0.count) }
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 { break }
+                offset += written
+            }
+            close(inputFD)
         }.start()
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while (process.isRunning || !collected.isFinished) && ContinuousClock.now < deadline { usleep(5_000) }
         let timedOut = process.isRunning
         if timedOut {
-            process.terminate()
+            process.send(SIGTERM)
             let grace = ContinuousClock.now.advanced(by: .milliseconds(200))
             while process.isRunning && ContinuousClock.now < grace { usleep(5_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.send(SIGKILL)
         }
-        process.waitUntilExit()
+        let status = process.blockingWaitUntilExit()
         if timedOut {
             return Result(status: -1, output: collected.text + "\n[killed after \(timeout)]")
         }
-        return Result(status: process.terminationStatus, output: collected.text)
+        return Result(status: status, output: collected.text)
     }
 }
 
-/// Collects everything written to a pipe, on a thread of its own that reads until end of file.
+/// Collects everything written to a pipe, on a thread of its own that reads until end of file
+/// and then closes the descriptor (it owns it from the start).
 ///
-/// Not a `FileHandle.readabilityHandler`: that is a dispatch source on the descriptor number, and
-/// its cancellation completes asynchronously. When the pipe was released right after removing the
-/// handler, libdispatch could still read from the number once the kernel had given it to a new
-/// socket — a test's HTTP client then saw its response vanish ("no header end in 0 bytes"). Here
-/// the reader owns the handle until it has seen end of file, so the descriptor is never closed
-/// while anything reads it, and nothing reads it after.
+/// Not a `FileHandle.readabilityHandler`: that is a dispatch source on the descriptor number,
+/// whose cancellation completes asynchronously, so it may still read the number after the pipe
+/// is closed and the kernel has given it to a new socket.
 public final class PipeReader: @unchecked Sendable {
     private let lock = NSLock()
-    private var data = Data()
+    private var data: [UInt8] = []
     private var finished = false
 
-    public init(_ pipe: Pipe) {
-        let handle = pipe.fileHandleForReading
+    public init(fd: Int32) {
         Thread { [self] in
-            let fd = handle.fileDescriptor
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
                 let count = read(fd, &buffer, buffer.count)
@@ -87,7 +90,7 @@ public final class PipeReader: @unchecked Sendable {
                     break
                 }
             }
-            try? handle.close()
+            close(fd)
             lock.withLock { finished = true }
         }.start()
     }
@@ -100,36 +103,33 @@ public final class PipeReader: @unchecked Sendable {
 
 /// A program started by a test and left running (the exporter binary): output is collected as it
 /// comes, and the test can wait for a line, send a signal and wait for the exit.
-public final class RunningProcess: @unchecked Sendable {
-    private let process = Process()
-
-    /// Starts `path` with `arguments`, in `environment` and `directory` when given.
-    public init(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read on threads of their own until end of file (see `PipeReader` for why not a
-        // readability handler).
-        stdout = PipeReader(out)
-        stderr = PipeReader(err)
-    }
-
+public final class RunningProcess: Sendable {
+    private let process: ChildProcess
     private let stdout: PipeReader
     private let stderr: PipeReader
 
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    /// Starts `path` with `arguments`, in `environment` and `directory` when given; standard input
+    /// is /dev/null.
+    public init(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws {
+        let out = try ChildPipe(), err = try ChildPipe()
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(null) }
+        do {
+            process = try ChildProcess(path, arguments, environment: environment, directory: directory,
+                                       stdin: null, stdout: out.write, stderr: err.write)
+        } catch {
+            for fd in [out.read, out.write, err.read, err.write] { close(fd) }
+            throw error
+        }
+        close(out.write)
+        close(err.write)
+        stdout = PipeReader(fd: out.read)
+        stderr = PipeReader(fd: err.read)
     }
 
     public var standardOutput: String { stdout.text }
     public var standardError: String { stderr.text }
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
     /// Whether the process has not exited yet.
     public var isRunning: Bool { process.isRunning }
 
@@ -145,15 +145,14 @@ public final class RunningProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` (e.g. SIGTERM).
-    public func send(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    public func send(_ signal: Int32) { process.send(signal) }
 
     /// Waits for the exit; returns the status, or nil (after killing it) when it did not exit in time.
     public func waitForExit(timeout: Duration = .seconds(15)) async -> Int32? {
         let end = ContinuousClock.now.advanced(by: timeout)
         while process.isRunning && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.send(SIGKILL)
             return nil
         }
         return process.terminationStatus

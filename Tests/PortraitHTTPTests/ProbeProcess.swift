@@ -6,6 +6,7 @@ import PortraitTestKit
 /// output; closing its input stops it, and `deinit` makes sure it is gone.
 final class ProbeProcess {
     let pid: pid_t
+    private let child: ChildProcess
     /// The port the probe's server listens on (127.0.0.1).
     private(set) var port: UInt16 = 0
     /// Our end of the probe's standard input.
@@ -17,36 +18,20 @@ final class ProbeProcess {
     /// Starts the probe built next to the test binary with `arguments` and waits for its port.
     init(arguments: [String]) throws {
         let path = RunningProcess.builtProduct("portrait-http-probe")
-        var toChild: [Int32] = [0, 0]
-        var fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0 else { throw TestHTTPError.system("pipe", errno) }
-        guard pipe(&fromChild) == 0 else {
-            let code = errno
-            Glibc.close(toChild[0])
-            Glibc.close(toChild[1])
-            throw TestHTTPError.system("pipe", code)
+        // Through the kit's ChildProcess: only the pipes reach the probe (every other descriptor of
+        // the test process is closed in the child, which matters under a 64-descriptor limit).
+        let toChild = try ChildPipe(), fromChild = try ChildPipe()
+        do {
+            child = try ChildProcess(path, arguments, stdin: toChild.read, stdout: fromChild.write, stderr: 2)
+        } catch {
+            for fd in [toChild.read, toChild.write, fromChild.read, fromChild.write] { Glibc.close(fd) }
+            throw error
         }
-        // Only the dup2'ed copies reach the child (dup2 clears close-on-exec on the copy).
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, path, &actions, nil, argv, environ)
-        Glibc.close(toChild[0])
-        Glibc.close(fromChild[1])
-        guard result == 0 else {
-            Glibc.close(toChild[1])
-            Glibc.close(fromChild[0])
-            throw TestHTTPError.system("posix_spawn \(path)", result)
-        }
-        pid = child
-        input = toChild[1]
-        output = fromChild[0]
+        Glibc.close(toChild.read)
+        Glibc.close(fromChild.write)
+        pid = child.pid
+        input = toChild.write
+        output = fromChild.read
         let line = try readLine(timeout: .seconds(30))
         guard line.hasPrefix("port "), let port = UInt16(line.dropFirst(5)) else {
             throw TestHTTPError.malformed("probe said \(line)")
@@ -57,14 +42,9 @@ final class ProbeProcess {
     deinit {
         if input >= 0 { Glibc.close(input) }
         Glibc.close(output)
-        // The probe exits on end of input; give it a moment, then make sure.
-        var status: Int32 = 0
-        for _ in 0..<300 {
-            if waitpid(pid, &status, WNOHANG) == pid { return }
-            usleep(10_000)
-        }
-        kill(pid, SIGKILL)
-        _ = waitpid(pid, &status, 0)
+        // The probe exits on end of input; give it a moment, then make sure (ChildProcess reaps it).
+        for _ in 0..<300 where child.isRunning { usleep(10_000) }
+        child.send(SIGKILL)
     }
 
     /// Asks for the server's counters: `[name: value]` from `stats accepted=… open=…`.
@@ -86,11 +66,8 @@ final class ProbeProcess {
             Glibc.close(input)
             input = -1
         }
-        var status: Int32 = 0
         for _ in 0..<1000 {
-            if waitpid(pid, &status, WNOHANG) == pid {
-                return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -1
-            }
+            if let status = child.terminationStatus { return status }
             usleep(10_000)
         }
         return nil

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <spawn.h>
 
 #ifndef EPOLLEXCLUSIVE
 #define EPOLLEXCLUSIVE (1u << 28)
@@ -101,6 +102,8 @@ int shim_accept(int fd, struct sockaddr *addr, socklen_t *len);
 
 /// pipe2(fds, O_NONBLOCK | O_CLOEXEC).
 int shim_pipe(int fds[2]);
+/// pipe2(fds, O_CLOEXEC): blocking ends, never inherited by a child unless dup2'ed into it.
+int shim_pipe_blocking(int fds[2]);
 
 /// Names the calling thread (at most 15 bytes are kept); returns 0 or an error number.
 int shim_set_thread_name(const char *name);
@@ -117,5 +120,10 @@ static inline ssize_t shim_send_iov(int fd, const struct iovec *iov, int count) 
 static inline ssize_t shim_send(int fd, const void *bytes, size_t count) {
     return send(fd, bytes, count, MSG_NOSIGNAL);
 }
+
+/// posix_spawn file actions that glibc (2.34+) has but Glibc's Swift module does not expose:
+/// close every descriptor from `from` up in the child, and change the child's directory.
+int shim_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+int shim_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
 #endif
