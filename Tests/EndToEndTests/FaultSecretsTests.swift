@@ -103,7 +103,7 @@ struct FaultSecretsTests {
 
     @Test("no AppSecret or token in logs, scrapes, landing page, /readyz or /healthz through every fault")
     func noSecretAnywhere() async throws {
-        let p = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 1, prometheusPlugins: 2, maxConcurrentFetches: 6,
+        let p = try await ExporterPipeline(ExporterPipeline.Options(timeoutSeconds: 5, prometheusPlugins: 2, maxConcurrentFetches: 6,
                                                               jsonl: true, statsd: true))
         var outputs: [(String, [UInt8])] = []
         func collect(_ when: String) async throws {
