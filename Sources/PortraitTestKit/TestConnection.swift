@@ -32,12 +32,21 @@ public final class TestConnection {
 
     /// Connects to `host:port` (an IPv4 or IPv6 literal) with `timeout` on every socket call.
     public init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(5)) throws {
+        // The descriptor is stored only once it is connected. A class initializer that throws after
+        // every stored property is set still runs `deinit`, which closes `fd`: closing it on the
+        // failure path as well closed the number twice — the second time someone else's descriptor
+        // (another test's server connection, which then reached its client as an empty answer or a
+        // reset).
+        fd = try Self.connectedSocket(host: host, port: port, timeout: timeout)
+    }
+
+    /// A socket connected to `host:port`, or an error (the socket closed, exactly once).
+    private static func connectedSocket(host: String, port: UInt16, timeout: Duration) throws -> Int32 {
         let isV6 = host.contains(":")
         // Close-on-exec, so a child process a test spawns never holds our end open.
         let fd = socket(isV6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestHTTPError.system("socket", errno) }
-        self.fd = fd
-        setTimeout(timeout)
+        Self.setTimeout(fd, timeout)
         let parsed: Int32
         let result: Int32
         if isV6 {
@@ -62,6 +71,7 @@ public final class TestConnection {
             Glibc.close(fd)
             throw TestHTTPError.system("connect to \(isV6 ? "[\(host)]" : host):\(port)", code)
         }
+        return fd
     }
 
     deinit {
@@ -77,7 +87,9 @@ public final class TestConnection {
     }
 
     /// Sets the bound of every later socket call (at least 1 µs: zero would mean "no limit").
-    public func setTimeout(_ timeout: Duration) {
+    public func setTimeout(_ timeout: Duration) { Self.setTimeout(fd, timeout) }
+
+    private static func setTimeout(_ fd: Int32, _ timeout: Duration) {
         let (seconds, attoseconds) = timeout.components
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }
