@@ -370,7 +370,13 @@ final class EventLoop: @unchecked Sendable {
                 return
             }
         }
-        // Counters first, so they are settled by the time the client sees the close.
+        reject(fd)
+    }
+
+    /// Refuses an accepted descriptor (counted in `openConnections` and `load`): uncounts it,
+    /// counts the rejection, sends a best-effort 503 and closes. Counters first, so they are
+    /// settled by the time the client sees the close.
+    private func reject(_ fd: Int32) {
         load.subtract(1, ordering: .relaxed)
         shared.openConnections.subtract(1, ordering: .relaxed)
         counters.connectionsRejected.add(1, ordering: .relaxed)
@@ -417,13 +423,7 @@ final class EventLoop: @unchecked Sendable {
     /// loop; refuses it while stopping.
     private func admit(_ fd: Int32, peer: sockaddr_storage) {
         if stopping {
-            load.subtract(1, ordering: .relaxed)
-            shared.openConnections.subtract(1, ordering: .relaxed)
-            counters.connectionsRejected.add(1, ordering: .relaxed)
-            Self.rejectResponse.withUnsafeBytes { bytes in
-                _ = shim_send(fd, bytes.baseAddress, bytes.count)
-            }
-            Socket.close(fd)
+            reject(fd)
             return
         }
         counters.connectionsAccepted.add(1, ordering: .relaxed)

@@ -26,3 +26,15 @@ public struct PollingRounds: Sequence, IteratorProtocol {
         return round
     }
 }
+
+/// Polls `condition` every 5 ms until it holds or `timeout` (generous: it only ends a hang) has
+/// passed; returns whether it held. For async tests; the waiting is `Task.sleep`, never a
+/// blocked thread.
+@discardableResult
+public func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
+    for _ in PollingRounds(timeout: timeout) {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
+}

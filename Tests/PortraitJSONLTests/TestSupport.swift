@@ -75,18 +75,6 @@ struct Harness {
     }
 }
 
-/// Polls `condition` every 5 ms until it holds or `timeout` (generous) passes.
-@discardableResult
-func eventually(timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now.advanced(by: timeout)
-    while clock.now < end {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return condition()
-}
-
 /// A fresh directory under /tmp, removed by `remove()`.
 struct TemporaryDirectory {
     let path: String

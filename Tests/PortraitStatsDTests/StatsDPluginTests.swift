@@ -31,17 +31,6 @@ struct StatsDPluginTests {
 
     static func address(_ listener: UDPListener) throws -> StatsDAddress { try StatsDAddress(parsing: listener.address) }
 
-    /// Waits (real time) until `condition` holds.
-    static func eventually(_ timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
-        let clock = ContinuousClock()
-        let end = clock.now.advanced(by: timeout)
-        while clock.now < end {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return condition()
-    }
-
     static func lines(_ datagrams: [[UInt8]]) -> [String] {
         datagrams.flatMap { $0.split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) } }
     }
@@ -152,14 +141,14 @@ struct StatsDPluginTests {
         await harness.plugin.publish(Fixtures.realisticState(cities: 60))
         let prepared = Int(harness.plugin.statistics.preparedPackets)
         #expect(prepared >= 3)
-        #expect(await Self.eventually { harness.plugin.statistics.sendErrors > 0 }, "no send error counted")
+        #expect(await eventually { harness.plugin.statistics.sendErrors > 0 }, "no send error counted")
         // Every datagram is either sent (into the void) or counted as an error.
         func attempted() -> UInt64 { harness.plugin.statistics.packets + harness.plugin.statistics.sendErrors }
-        #expect(await Self.eventually { attempted() >= UInt64(prepared) })
+        #expect(await eventually { attempted() >= UInt64(prepared) })
         // More rounds against the dead port: the sender keeps going, errors keep counting, one log line.
         for round in 2...4 {
             await harness.time.advance(by: .seconds(60), sleepers: 1)
-            #expect(await Self.eventually { attempted() >= UInt64(round * prepared) }, "round \(round) not attempted")
+            #expect(await eventually { attempted() >= UInt64(round * prepared) }, "round \(round) not attempted")
         }
         let errorsWhileDown = harness.plugin.statistics.sendErrors
         #expect(errorsWhileDown >= 4)
@@ -179,7 +168,7 @@ struct StatsDPluginTests {
             listener.reset()
             let before = attempted()
             await harness.time.advance(by: .seconds(60), sleepers: 1)
-            #expect(await Self.eventually { attempted() >= before + UInt64(prepared) })
+            #expect(await eventually { attempted() >= before + UInt64(prepared) })
             wholeRound = await listener.waitForDatagrams(prepared, timeout: .seconds(2)).count == prepared
             recovered = harness.logs.lines(containing: "accepts datagrams again").count == 1
         }
@@ -196,9 +185,9 @@ struct StatsDPluginTests {
         for generation in 1...3 {
             await harness.plugin.publish(Fixtures.realisticState(cities: 10 + generation))
         }
-        #expect(await Self.eventually { harness.plugin.statistics.resolveErrors >= 1 })
+        #expect(await eventually { harness.plugin.statistics.resolveErrors >= 1 })
         await harness.time.advance(by: .seconds(60), sleepers: 1)
-        #expect(await Self.eventually { harness.plugin.statistics.resolveErrors >= 2 && harness.plugin.statistics.sendErrors > 0 })
+        #expect(await eventually { harness.plugin.statistics.resolveErrors >= 2 && harness.plugin.statistics.sendErrors > 0 })
         #expect(harness.plugin.statistics.packets == 0)
         #expect(harness.logs.lines(containing: "cannot resolve StatsD host").count == 1)
         #expect(harness.metrics.collect().contains { $0.name == "wechat_portrait_statsd_resolve_errors_total" && $0.samples.first?.value ?? 0 >= 2 })
@@ -207,7 +196,7 @@ struct StatsDPluginTests {
 
     /// Waits (polling, real time) for `semaphore` without blocking a cooperative thread.
     static func wait(for semaphore: DispatchSemaphore, timeout: Duration = .seconds(20)) async -> Bool {
-        await eventually(timeout) { semaphore.wait(timeout: .now()) == .success }
+        await eventually(timeout: timeout) { semaphore.wait(timeout: .now()) == .success }
     }
 
     @Test("a hanging resolver never blocks publish; waiting flushes collapse to the newest", .timeLimit(.minutes(5)))
@@ -309,7 +298,7 @@ struct StatsDPluginTests {
         // Generous slack: a loaded machine may resume the stopping task late.
         #expect(elapsed < StatsDPlugin.stopTimeout + .seconds(20))
         release.signal()
-        #expect(await Self.eventually { harness.plugin.statistics.resolveErrors == 1 })
+        #expect(await eventually { harness.plugin.statistics.resolveErrors == 1 })
         #expect(harness.time.sleeperCount == 0)
     }
 
@@ -343,13 +332,13 @@ struct StatsDPluginTests {
         await harness.plugin.publish(Fixtures.realisticState(cities: 5))
         let prepared = UInt64(harness.plugin.statistics.preparedPackets)
         func attempted() -> UInt64 { harness.plugin.statistics.packets + harness.plugin.statistics.sendErrors }
-        #expect(await Self.eventually { attempted() >= prepared })
+        #expect(await eventually { attempted() >= prepared })
         #expect(resolutions() == 1)
         await harness.time.advance(by: .seconds(60), sleepers: 1)
-        #expect(await Self.eventually { attempted() >= 2 * prepared })
+        #expect(await eventually { attempted() >= 2 * prepared })
         #expect(resolutions() == 1, "resolved again before the interval")
         await harness.time.advance(by: .seconds(60), sleepers: 1)
-        #expect(await Self.eventually { attempted() >= 3 * prepared })
+        #expect(await eventually { attempted() >= 3 * prepared })
         #expect(resolutions() == 2, "not resolved again after the interval")
         await harness.plugin.stop()
     }
@@ -362,7 +351,7 @@ struct StatsDPluginTests {
         await harness.plugin.publish(Fixtures.realisticState(cities: 5))
         let prepared = Int(harness.plugin.statistics.preparedPackets)
         _ = await listener.waitForDatagrams(prepared)
-        #expect(await Self.eventually { harness.plugin.statistics.packets == UInt64(prepared) })
+        #expect(await eventually { harness.plugin.statistics.packets == UInt64(prepared) })
         let families = harness.metrics.collect()
         #expect(families.map(\.name) == [
             "wechat_portrait_statsd_packets_total", "wechat_portrait_statsd_lines_total", "wechat_portrait_statsd_bytes_total",
