@@ -24,7 +24,7 @@ public enum MetricCatalog {
         help: "Always 1; the labels carry the exporter version and the Swift compiler it was built with.")
     public static let ready = MetricDescriptor(
         "wechat_portrait_ready", .gauge,
-        help: "1 once every configured app has data for every configured window (as /readyz), else 0.")
+        help: "1 once every configured app has data for every configured window, else 0 (/readyz also waits until that data is in the exposition).")
 
     // MARK: Portrait data (per published state)
 

@@ -41,7 +41,7 @@ struct ExpositionRendererTests {
         # HELP wechat_portrait_exposition_series Number of wechat_portrait_users series in the current exposition.
         # TYPE wechat_portrait_exposition_series gauge
         wechat_portrait_exposition_series 6
-        # HELP wechat_portrait_ready 1 once every configured app has data for every configured window (as /readyz), else 0.
+        # HELP wechat_portrait_ready 1 once every configured app has data for every configured window, else 0 (/readyz also waits until that data is in the exposition).
         # TYPE wechat_portrait_ready gauge
         wechat_portrait_ready 1
         # HELP wechat_portrait_up 1 when the last fetch succeeded (or found only that new data is not ready yet while older data is served), else 0.
